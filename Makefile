@@ -1,0 +1,31 @@
+# Two set-up commands on a fresh machine: `make demo` and `make test`.
+# Each creates .venv from requirements.txt when it is missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export MPLBACKEND := Agg
+export PYTHONHASHSEED := 0
+
+.PHONY: demo test test-fast lint book clean
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) -m tad run --dataset digits --noise pairflip --rate 0.4 --ipc 10
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -q -m "not slow and not notebooks"
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check tad tests
+	$(VENV)/bin/ruff format --check tad tests
+
+clean:
+	rm -rf _build runs .pytest_cache

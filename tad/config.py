@@ -1,0 +1,316 @@
+"""Configuration: one frozen dataclass per concern, validated when it is built.
+
+Library functions take their own sub-config (or plain keyword arguments); only
+``pipeline`` and the command line see :class:`ExperimentConfig`. Variants are made
+with :func:`dataclasses.replace`. Every invalid value raises :class:`ValueError`
+with a sentence a user can act on, before any compute starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Literal, get_args
+
+DatasetName = Literal["digits", "cifar10", "cifar100", "tinyimagenet"]
+NoiseKind = Literal["clean", "symmetric", "asymmetric", "pairflip", "real"]
+RealLabelSet = Literal["aggre", "rand1", "rand2", "rand3", "worse", "noisy100"]
+NormName = Literal["instancenorm", "batchnorm", "layernorm", "groupnorm", "none"]
+ThresholdMode = Literal["flexmatch", "classmean", "global"]
+ReliabilityMode = Literal["both", "mahalanobis", "cosine"]
+TrustSchedule = Literal["dynamic", "static"]
+Method = Literal["dm", "mtt", "datm"]
+Arm = Literal["random", "vanilla", "tad", "clean"]
+PixInit = Literal["real", "predicted_correctly", "noise"]
+
+ARMS: tuple[str, ...] = get_args(Arm)
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+def _one_of(value: str, literal: object, what: str) -> None:
+    options = get_args(literal)
+    _require(value in options, f"{what} must be one of {', '.join(options)}; got {value!r}.")
+
+
+def _positive(obj: object, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        _require(value > 0, f"{type(obj).__name__}.{name} must be positive; got {value}.")
+
+
+def _fraction(obj: object, *names: str, closed: bool = True) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        ok = 0.0 <= value <= 1.0 if closed else 0.0 <= value < 1.0
+        bounds = "[0, 1]" if closed else "[0, 1)"
+        _require(ok, f"{type(obj).__name__}.{name} must lie in {bounds}; got {value}.")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which images to load and how to prepare them (no label noise here)."""
+
+    dataset: DatasetName = "digits"
+    data_root: str | None = None  # folder holding cifar-10-batches-py / cifar-100-python / ...
+    train_per_class: int | None = None  # class-balanced subset of the training set
+    image_size: int | None = None  # resize to a square side; None keeps the native size
+    zca: bool = False  # ZCA whitening fitted on the training images only
+    download: bool = False  # let torchvision fetch CIFAR when a network exists
+    seed: int = 0  # subset selection and the digits train/test split
+
+    def __post_init__(self) -> None:
+        _one_of(self.dataset, DatasetName, "dataset")
+        if self.train_per_class is not None:
+            _positive(self, "train_per_class")
+        if self.image_size is not None:
+            _require(self.image_size >= 8, f"image_size must be at least 8; got {self.image_size}.")
+
+
+@dataclass(frozen=True)
+class NoiseConfig:
+    """Label noise injected into the training labels (the test labels stay clean)."""
+
+    kind: NoiseKind = "clean"
+    rate: float = 0.0  # probability that a label of an affected class is flipped
+    symmetric_include_true: bool = False  # True: DivideMix convention (may "flip" to itself)
+    real_labels: RealLabelSet = "aggre"  # which human label set, for kind="real"
+    label_file: str | None = None  # CIFAR-10N/100N .pt file; None searches near the data root
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _one_of(self.kind, NoiseKind, "noise kind")
+        _one_of(self.real_labels, RealLabelSet, "real label set")
+        _require(
+            0.0 <= self.rate < 1.0,
+            f"noise rate must lie in [0, 1); got {self.rate}.",
+        )
+        if self.kind == "clean":
+            _require(self.rate == 0.0, "clean labels take no noise rate; drop --rate or pick a noise kind.")
+        if self.kind == "real":
+            _require(self.rate == 0.0, "real noise takes its rate from the label file; drop --rate.")
+        if self.kind in ("symmetric", "asymmetric", "pairflip"):
+            _require(self.rate > 0.0, f"{self.kind} noise needs a rate above 0 (e.g. --rate 0.4).")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The ConvNet of the dataset-distillation literature (dd-baselines.md §1)."""
+
+    width: int = 128
+    depth: int = 3
+    norm: NormName = "instancenorm"
+
+    def __post_init__(self) -> None:
+        _positive(self, "width", "depth")
+        _one_of(self.norm, NormName, "norm")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Differentiable siamese augmentation (DSA), with the reference constants (dd-baselines.md §2.3)."""
+
+    strategy: str = "color_crop_cutout_flip_scale_rotate"
+    scale: float = 1.2
+    rotate_degrees: float = 15.0
+    crop: float = 0.125
+    cutout: float = 0.5
+    flip_prob: float = 0.5
+    brightness: float = 1.0
+    saturation: float = 2.0
+    contrast: float = 0.5
+
+    def __post_init__(self) -> None:
+        known = {"color", "crop", "cutout", "flip", "scale", "rotate"}
+        ops = [op for op in self.strategy.split("_") if op]
+        unknown = sorted(set(ops) - known)
+        _require(bool(ops), "the augmentation strategy names no operation.")
+        _require(not unknown, f"unknown augmentation(s) {unknown}; choose from {sorted(known)}.")
+        _positive(self, "scale")
+        _fraction(self, "crop", "cutout", "flip_prob")
+
+    @property
+    def operations(self) -> tuple[str, ...]:
+        return tuple(op for op in self.strategy.split("_") if op)
+
+
+@dataclass(frozen=True)
+class ExpertConfig:
+    """Training a classifier on the real (noisy) data: the trust model and the MTT experts."""
+
+    num_experts: int = 1
+    epochs: int = 20
+    lr: float = 0.01  # MTT/DATM call this lr_teacher
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    batch_size: int = 256
+    dsa: bool = True
+
+    def __post_init__(self) -> None:
+        _positive(self, "num_experts", "epochs", "lr", "batch_size")
+        _fraction(self, "momentum")
+        _require(self.weight_decay >= 0, "weight_decay must not be negative.")
+
+
+@dataclass(frozen=True)
+class TrustConfig:
+    """The outer loop: class-wise GMM on per-sample losses and dynamic thresholds."""
+
+    enabled: bool = True  # False gives the vanilla baseline: no division at all
+    schedule: TrustSchedule = "dynamic"  # "static": one division after plain training (two-stage)
+    warmup_epochs: int = 5
+    classwise_gmm: bool = True
+    threshold: ThresholdMode = "flexmatch"
+    tau: float = 0.5
+    tau_min: float = 0.3
+    tau_max: float = 0.9
+    loss_ema: float = 0.0  # momentum of an exponential average of per-sample losses (0: none)
+    min_trusted_fraction: float = 0.1  # per class, the most-trusted samples are always kept
+    lambda_cons: float = 1.0
+    gmm_max_iter: int = 10  # DivideMix settings
+    gmm_tol: float = 1e-2
+    gmm_reg_covar: float = 5e-4
+
+    def __post_init__(self) -> None:
+        _one_of(self.schedule, TrustSchedule, "trust schedule")
+        _one_of(self.threshold, ThresholdMode, "threshold mode")
+        _require(self.warmup_epochs >= 0, "warmup_epochs must not be negative.")
+        _fraction(self, "tau", "tau_min", "tau_max", "min_trusted_fraction")
+        _fraction(self, "loss_ema", closed=False)
+        _require(self.tau_min <= self.tau_max, "tau_min must not exceed tau_max.")
+        _require(self.lambda_cons >= 0, "lambda_cons must not be negative.")
+        _positive(self, "gmm_max_iter", "gmm_tol", "gmm_reg_covar")
+
+
+@dataclass(frozen=True)
+class RecalibConfig:
+    """The inner loop: reliability of untrusted samples, pseudo-labels and recall."""
+
+    enabled: bool = True
+    reliability: ReliabilityMode = "both"
+    gamma: float = 0.8  # reliability a sample needs to be recalled
+    temperature: float = 1.0  # of the softmax over negative Mahalanobis distances
+    shrinkage: float = 0.1  # covariance pulled towards a scaled identity
+    normalise_features: bool = True
+    require_prediction_agreement: bool = True
+    recall_cap: float = 0.1  # at most this fraction of the untrusted space per step
+
+    def __post_init__(self) -> None:
+        _one_of(self.reliability, ReliabilityMode, "reliability measure")
+        _fraction(self, "gamma", "shrinkage", "recall_cap")
+        _positive(self, "temperature")
+
+
+@dataclass(frozen=True)
+class DMConfig:
+    """Distribution matching (Zhao & Bilen 2023; dd-baselines.md §5.2)."""
+
+    iterations: int = 20000
+    lr_img: float = 1.0
+    momentum: float = 0.5
+    batch_real: int = 256
+    init: PixInit = "real"
+    dsa: bool = True
+
+    def __post_init__(self) -> None:
+        _positive(self, "iterations", "lr_img", "batch_real")
+        _require(self.init in ("real", "noise"), f"DM init must be 'real' or 'noise'; got {self.init!r}.")
+        _fraction(self, "momentum")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Training fresh networks on a synthetic set (dd-baselines.md §6)."""
+
+    num_eval: int = 5
+    epochs: int = 1000
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_size: int = 256
+    dsa: bool = True
+
+    def __post_init__(self) -> None:
+        _positive(self, "num_eval", "epochs", "lr", "batch_size")
+        _fraction(self, "momentum")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """One experiment: data, noise, the trust model, a distiller and its evaluation."""
+
+    name: str = "experiment"
+    method: Method = "dm"
+    ipc: int = 10
+    arms: tuple[str, ...] = ARMS
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    expert: ExpertConfig = field(default_factory=ExpertConfig)
+    trust: TrustConfig = field(default_factory=TrustConfig)
+    recalib: RecalibConfig = field(default_factory=RecalibConfig)
+    dm: DMConfig = field(default_factory=DMConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        _one_of(self.method, Method, "method")
+        _positive(self, "ipc")
+        _require(bool(self.arms), "choose at least one arm to run.")
+        for arm in self.arms:
+            _one_of(arm, Arm, "arm")
+        _require(len(set(self.arms)) == len(self.arms), f"arms are repeated: {self.arms}.")
+        _require(
+            self.expert.epochs > self.trust.warmup_epochs or not self.trust.enabled,
+            f"the trust model trains {self.expert.epochs} epochs, which leaves none after "
+            f"{self.trust.warmup_epochs} warm-up epochs; raise the epochs or shorten the warm-up.",
+        )
+
+
+def to_dict(config: object) -> dict:
+    """A JSON-ready nested dict of a (nested) config dataclass."""
+    out = {}
+    for f in fields(config):  # type: ignore[arg-type]
+        value = getattr(config, f.name)
+        out[f.name] = to_dict(value) if hasattr(value, "__dataclass_fields__") else value
+        if isinstance(value, tuple):
+            out[f.name] = list(value)
+    return out
+
+
+def from_dict(cls: type, values: dict) -> object:
+    """Inverse of :func:`to_dict`; unknown keys are an error, missing keys take defaults."""
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    _require(not unknown, f"unknown {cls.__name__} field(s): {', '.join(unknown)}.")
+    kwargs = {}
+    for name, value in values.items():
+        default = getattr(cls(), name) if name in known else None
+        if hasattr(default, "__dataclass_fields__"):
+            kwargs[name] = from_dict(type(default), value)
+        elif isinstance(value, list):
+            kwargs[name] = tuple(value)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+__all__ = [
+    "ARMS",
+    "AugmentConfig",
+    "DMConfig",
+    "DataConfig",
+    "EvalConfig",
+    "ExperimentConfig",
+    "ExpertConfig",
+    "ModelConfig",
+    "NoiseConfig",
+    "RecalibConfig",
+    "TrustConfig",
+    "from_dict",
+    "replace",
+    "to_dict",
+]

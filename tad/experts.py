@@ -1,0 +1,224 @@
+"""Training classifiers on the real, noisy data: the trust model and the expert trajectories.
+
+A vanilla expert trains with cross-entropy on every sample and its observed label.
+A trust-aware expert (TAD) trains plainly for ``warmup_epochs``; after that, at the
+start of every epoch it scores all samples, divides them (outer loop), recalls
+reliable untrusted samples with pseudo-labels (inner loop), and trains the epoch on
+the trusted space with its current labels plus the consistency term over every
+sample. Both kinds see exactly the same mini-batches, so their cost differs only by
+the scoring pass and the division.
+
+Reconstruction (tad-method.md §2.2.1): TAD plugs into the model-training stage; the
+distillers then draw their real data from the final trusted space.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from tad.augment import dsa
+from tad.config import AugmentConfig, ExpertConfig, ModelConfig, RecalibConfig, TrustConfig
+from tad.diversion import TrustState, trust_diagnostics, trust_step
+from tad.models import build_model, flatten_params
+from tad.rng import child_seed
+from tad.trust import consistency_loss, divide, everyone_trusted, score_samples
+
+log = logging.getLogger(__name__)
+
+EpochCallback = Callable[[int, dict], None]
+
+
+@dataclass
+class ExpertRun:
+    """A trained classifier, its final trust split and what happened on the way."""
+
+    model: torch.nn.Module
+    state: TrustState
+    history: list[dict] = field(default_factory=list)  # one entry per epoch
+    trajectory: list[Tensor] = field(default_factory=list)  # flat parameters at init and after each epoch
+
+
+def train_epoch(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    images: Tensor,
+    labels: Tensor,
+    *,
+    batch_size: int,
+    generator: torch.Generator,
+    augment: AugmentConfig | None,
+    trusted: Tensor | None = None,
+    targets: Tensor | None = None,
+    lambda_cons: float = 0.0,
+) -> float:
+    """One pass over all samples in a random order; returns the mean training loss.
+
+    Cross-entropy uses only the ``trusted`` rows of each batch (all rows when None);
+    the consistency term, when ``targets`` are given, uses every row.
+    """
+    device = next(model.parameters()).device
+    order = torch.randperm(images.shape[0], generator=generator)
+    model.train()
+    total, batches = 0.0, 0
+    for start in range(0, order.numel(), batch_size):
+        idx = order[start : start + batch_size]
+        x = images[idx].to(device, non_blocking=True)
+        if augment is not None:
+            x = dsa(x, augment, generator=generator)
+        logits = model(x)
+        per_sample = F.cross_entropy(logits, labels[idx].to(device), reduction="none")
+        if trusted is None:
+            loss = per_sample.mean()
+        else:
+            mask = trusted[idx].to(device)
+            loss = (per_sample * mask).sum() / mask.sum().clamp(min=1)
+        if targets is not None and lambda_cons > 0:
+            loss = loss + lambda_cons * consistency_loss(logits, targets[idx].to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += float(loss.detach())
+        batches += 1
+    return total / max(batches, 1)
+
+
+def _make_optimizer(model: torch.nn.Module, config: ExpertConfig) -> torch.optim.Optimizer:
+    return torch.optim.SGD(
+        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+
+
+def _outer_inner(
+    model: torch.nn.Module,
+    images: Tensor,
+    noisy_labels: Tensor,
+    state: TrustState,
+    num_classes: int,
+    *,
+    trust: TrustConfig,
+    recalib: RecalibConfig,
+    seed: int,
+) -> tuple[TrustState, Tensor]:
+    """Score with the current model, then divide and recall; returns the new state and the targets."""
+    scores = score_samples(model, images, state.split.labels)
+    state = trust_step(scores, state, noisy_labels, num_classes, trust=trust, recalib=recalib, seed=seed)
+    return state, scores.probs
+
+
+def train_expert(
+    images: Tensor,
+    noisy_labels: Tensor,
+    *,
+    num_classes: int,
+    model: ModelConfig,
+    expert: ExpertConfig,
+    trust: TrustConfig,
+    recalib: RecalibConfig,
+    augment: AugmentConfig,
+    generator: torch.Generator,
+    device: torch.device,
+    clean_labels: Tensor | None = None,
+    record_trajectory: bool = False,
+    callback: EpochCallback | None = None,
+) -> ExpertRun:
+    """Train one classifier on ``images`` (N, C, H, W) with observed ``noisy_labels`` (N,).
+
+    With ``trust.enabled`` and the ``dynamic`` schedule this is a TAD expert; with the
+    ``static`` schedule it trains plainly and divides once at the end (the two-stage
+    baseline); otherwise it is a vanilla expert whose split trusts everything.
+    ``clean_labels`` are used only for diagnostics.
+    """
+    net = build_model(
+        model,
+        channels=images.shape[1],
+        num_classes=num_classes,
+        image_size=images.shape[-1],
+        generator=generator,
+    ).to(device)
+    optimizer = _make_optimizer(net, expert)
+    state = TrustState(split=everyone_trusted(noisy_labels, num_classes))
+    run = ExpertRun(model=net, state=state)
+    if record_trajectory:
+        run.trajectory.append(flatten_params(net).detach().cpu().clone())
+    dynamic = trust.enabled and trust.schedule == "dynamic"
+    targets = None
+    for epoch in range(expert.epochs):
+        if dynamic and epoch >= trust.warmup_epochs:
+            state, targets = _outer_inner(
+                net,
+                images,
+                noisy_labels,
+                state,
+                num_classes,
+                trust=trust,
+                recalib=recalib,
+                seed=child_seed(generator),
+            )
+        loss = train_epoch(
+            net,
+            optimizer,
+            images,
+            state.split.labels,
+            batch_size=expert.batch_size,
+            generator=generator,
+            augment=augment if expert.dsa else None,
+            trusted=state.split.trusted if dynamic else None,
+            targets=targets,
+            lambda_cons=trust.lambda_cons,
+        )
+        if record_trajectory:
+            run.trajectory.append(flatten_params(net).detach().cpu().clone())
+        entry = {"epoch": epoch + 1, "loss": loss, "newly_recalled": state.newly_recalled}
+        entry.update(trust_diagnostics(state.split, noisy_labels, clean_labels, num_classes))
+        run.history.append(entry)
+        if callback is not None:
+            callback(epoch + 1, entry)
+    run.state = _final_division(net, images, noisy_labels, state, num_classes, trust, recalib, generator)
+    return run
+
+
+def _final_division(
+    net: torch.nn.Module,
+    images: Tensor,
+    noisy_labels: Tensor,
+    state: TrustState,
+    num_classes: int,
+    trust: TrustConfig,
+    recalib: RecalibConfig,
+    generator: torch.Generator,
+) -> TrustState:
+    """The trusted space handed to the distiller, judged by the fully trained model."""
+    if not trust.enabled:
+        return state
+    if trust.schedule == "static":
+        # The two-stage baseline: one GMM division of a plainly trained model, no recall.
+        scores = score_samples(net, images, noisy_labels)
+        split = divide(
+            scores.losses,
+            noisy_labels,
+            torch.zeros_like(noisy_labels, dtype=torch.bool),
+            num_classes,
+            config=trust,
+            seed=child_seed(generator),
+        )
+        return TrustState(split=split)
+    state, _ = _outer_inner(
+        net,
+        images,
+        noisy_labels,
+        state,
+        num_classes,
+        trust=trust,
+        recalib=recalib,
+        seed=child_seed(generator),
+    )
+    return state
+
+
+__all__ = ["ExpertRun", "train_epoch", "train_expert"]

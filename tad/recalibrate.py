@@ -1,0 +1,192 @@
+"""The inner loop: score untrusted samples, pseudo-label the reliable ones and recall them.
+
+Conventions: ``N`` samples, ``C`` classes, ``d`` feature dimensions. Features are
+the penultimate-layer features of the trust model (the ConvNet's flattened
+``embed``). Anchors are class means of *trusted* features under the current labels.
+
+What the paper says (summaries only): reliability comes from the Mahalanobis
+distance to class anchors and cosine similarity, and drives selective
+pseudo-labelling and the recall of informative data. The specific forms below are a
+reconstruction (tad-method.md §2.2.3), marked in each function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from tad.config import RecalibConfig
+from tad.trust import TrustSplit
+
+
+@dataclass(frozen=True)
+class Recalibration:
+    """The inner loop's view of every sample, and which untrusted ones it recalls."""
+
+    candidates: Tensor  # int64 (N,) candidate label ŷ from the chosen measure(s)
+    reliability: Tensor  # (N,) in [0, 1]
+    agree: Tensor  # bool (N,) the measures (and, if asked, the classifier) agree on ŷ
+    recalled: Tensor  # bool (N,) untrusted samples recalled at this step
+
+
+def prepare_features(features: Tensor, trusted: Tensor, *, normalise: bool) -> Tensor:
+    """Centre on the trusted mean and optionally L2-normalise.
+
+    Reconstruction: ReLU/average-pool features are all non-negative, so raw cosine
+    similarities crowd near 1; centring on the trusted mean makes them informative.
+    """
+    z = features - features[trusted].mean(dim=0, keepdim=True)
+    if normalise:
+        z = torch.nn.functional.normalize(z, dim=1)
+    return z
+
+
+def class_anchors(features: Tensor, labels: Tensor, mask: Tensor, num_classes: int) -> Tensor:
+    """(C, d) class means of the features selected by ``mask``; a class with none gets zeros."""
+    sums = torch.zeros(num_classes, features.shape[1], dtype=features.dtype)
+    sums.index_add_(0, labels[mask], features[mask])
+    counts = torch.bincount(labels[mask], minlength=num_classes).clamp(min=1)
+    return sums / counts.unsqueeze(1).to(features.dtype)
+
+
+def shared_covariance(
+    features: Tensor, labels: Tensor, mask: Tensor, anchors: Tensor, *, shrinkage: float
+) -> Tensor:
+    """(d, d) tied within-class covariance, shrunk towards a scaled identity.
+
+    Reconstruction: one covariance shared by all classes (Lee et al. 2018) because a
+    per-class estimate is ill-conditioned with d = 2048 and a few hundred trusted
+    samples; ``Σ_s = (1 − s)·Σ + s·(tr Σ / d)·I``.
+    """
+    centred = features[mask] - anchors[labels[mask]]
+    cov = centred.T @ centred / max(int(mask.sum()), 1)
+    d = cov.shape[0]
+    target = torch.eye(d, dtype=cov.dtype) * (torch.trace(cov) / d).clamp(min=1e-12)
+    return (1.0 - shrinkage) * cov + shrinkage * target
+
+
+def whitening_matrix(cov: Tensor) -> Tensor:
+    """(d, d) matrix ``W`` with ``W Wᵀ = Σ⁻¹``, from a Cholesky factor (Σ must be positive definite)."""
+    chol = torch.linalg.cholesky(cov.double())
+    eye = torch.eye(cov.shape[0], dtype=torch.float64)
+    return torch.linalg.solve_triangular(chol, eye, upper=False).T.to(cov.dtype)
+
+
+def mahalanobis_distances(features: Tensor, anchors: Tensor, whitening: Tensor) -> Tensor:
+    """(N, C) distances ``sqrt((z − μ_c)ᵀ Σ⁻¹ (z − μ_c))`` for every sample and anchor.
+
+    Whitening once turns the quadratic form into a Euclidean distance, computed with
+    matrix products: ``‖a − b‖² = ‖a‖² + ‖b‖² − 2 a·b``; no loop over samples.
+    """
+    zw = features @ whitening
+    aw = anchors @ whitening
+    sq = (zw * zw).sum(1, keepdim=True) + (aw * aw).sum(1).unsqueeze(0) - 2.0 * zw @ aw.T
+    return sq.clamp(min=0.0).sqrt()
+
+
+def cosine_similarities(features: Tensor, anchors: Tensor) -> Tensor:
+    """(N, C) cosine similarity of every sample to every anchor."""
+    z = torch.nn.functional.normalize(features, dim=1)
+    a = torch.nn.functional.normalize(anchors, dim=1)
+    return z @ a.T
+
+
+def reliability_scores(
+    distances: Tensor, cosines: Tensor, *, mode: str, temperature: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Candidate labels, reliability in [0, 1] and whether the measures agree.
+
+    Reconstruction (tad-method.md §2.2.3 steps 6-7):
+
+    * ``mahalanobis``: ŷ = argmin_c d_c, r = softmax_c(−d_c / T)[ŷ];
+    * ``cosine``: ŷ = argmax_c s_c, r = max(0, s_ŷ);
+    * ``both``: ŷ = argmin_c d_c, r = softmax_c(−d_c / T)[ŷ] · max(0, s_ŷ), and ŷ must
+      also be the cosine argmax.
+    """
+    maha_label = distances.argmin(dim=1)
+    cos_label = cosines.argmax(dim=1)
+    maha_conf = (-distances / temperature).softmax(dim=1)
+    if mode == "mahalanobis":
+        cand = maha_label
+        rel = maha_conf.gather(1, cand[:, None]).squeeze(1)
+        agree = torch.ones_like(cand, dtype=torch.bool)
+    elif mode == "cosine":
+        cand = cos_label
+        rel = cosines.gather(1, cand[:, None]).squeeze(1).clamp(min=0.0)
+        agree = torch.ones_like(cand, dtype=torch.bool)
+    else:
+        cand = maha_label
+        cos_at = cosines.gather(1, cand[:, None]).squeeze(1).clamp(min=0.0)
+        rel = maha_conf.gather(1, cand[:, None]).squeeze(1) * cos_at
+        agree = maha_label == cos_label
+    return cand, rel, agree
+
+
+def select_recalls(reliability: Tensor, eligible: Tensor, *, gamma: float, cap: int) -> Tensor:
+    """bool (N,): eligible samples with reliability ≥ γ, at most ``cap`` of the most reliable."""
+    chosen = eligible & (reliability >= gamma)
+    if int(chosen.sum()) > cap:
+        scores = torch.where(chosen, reliability, torch.full_like(reliability, -1.0))
+        keep = torch.topk(scores, cap).indices
+        chosen = torch.zeros_like(chosen)
+        chosen[keep] = True
+    return chosen
+
+
+def recalibrate(
+    features: Tensor,
+    probs: Tensor,
+    split: TrustSplit,
+    num_classes: int,
+    *,
+    config: RecalibConfig,
+) -> Recalibration:
+    """Score every sample against the trusted anchors and choose the untrusted ones to recall.
+
+    ``features`` (N, d) and ``probs`` (N, C) come from the trust model on un-augmented
+    images. With ``require_prediction_agreement`` the classifier's argmax must also
+    equal the candidate label (tad-method.md §2.2.3 step 6, optional part).
+    """
+    z = prepare_features(features.float(), split.trusted, normalise=config.normalise_features)
+    anchors = class_anchors(z, split.labels, split.trusted, num_classes)
+    cov = shared_covariance(z, split.labels, split.trusted, anchors, shrinkage=config.shrinkage)
+    distances = mahalanobis_distances(z, anchors, whitening_matrix(cov))
+    cosines = cosine_similarities(z, anchors)
+    cand, rel, agree = reliability_scores(
+        distances, cosines, mode=config.reliability, temperature=config.temperature
+    )
+    if config.require_prediction_agreement:
+        agree = agree & (probs.argmax(dim=1) == cand)
+    untrusted = split.untrusted
+    cap = int(config.recall_cap * int(untrusted.sum()))
+    recalled = select_recalls(rel, untrusted & agree, gamma=config.gamma, cap=cap)
+    return Recalibration(candidates=cand, reliability=rel, agree=agree, recalled=recalled)
+
+
+def apply_recall(split: TrustSplit, recal: Recalibration) -> TrustSplit:
+    """Move recalled samples into the trusted space with their pseudo-labels."""
+    labels = torch.where(recal.recalled, recal.candidates, split.labels)
+    return TrustSplit(
+        trusted=split.trusted | recal.recalled,
+        labels=labels,
+        recalled=split.recalled | recal.recalled,
+        p_clean=split.p_clean,
+        thresholds=split.thresholds,
+    )
+
+
+__all__ = [
+    "Recalibration",
+    "apply_recall",
+    "class_anchors",
+    "cosine_similarities",
+    "mahalanobis_distances",
+    "prepare_features",
+    "recalibrate",
+    "reliability_scores",
+    "select_recalls",
+    "shared_covariance",
+    "whitening_matrix",
+]

@@ -1,0 +1,263 @@
+"""The outer loop: divide the training set into a trusted and an untrusted space.
+
+Conventions: ``N`` samples, ``C`` classes. ``labels`` are the *current* labels
+``ŷ`` (the observed noisy label, or a pseudo-label for a sample the inner loop
+recalled). Every function is pure: tensors in, tensors or a typed result out.
+
+What the paper says (front matter and summaries only, see ``tad-method.md``): a
+class-wise *dynamic* Gaussian mixture on per-sample losses splits the data, and a
+consistency term stabilises learning. Everything below that is more specific is a
+reconstruction and is marked as such.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+from torch import Tensor
+
+from tad.config import TrustConfig
+
+_EPS = 1e-8
+
+
+@dataclass(frozen=True)
+class SampleScores:
+    """What one pass of a model over the training set tells us about each sample."""
+
+    losses: Tensor  # (N,) cross-entropy against the current labels
+    probs: Tensor  # (N, C) softmax predictions
+    features: Tensor  # (N, d) penultimate-layer features
+
+
+@dataclass(frozen=True)
+class TrustSplit:
+    """The result of one outer step."""
+
+    trusted: Tensor  # bool (N,)
+    labels: Tensor  # int64 (N,) current labels ŷ: noisy labels, or pseudo-labels where recalled
+    recalled: Tensor  # bool (N,) trusted through the inner loop's recall (label may differ from ỹ)
+    p_clean: Tensor  # (N,) posterior of the low-loss mixture component
+    thresholds: Tensor  # (C,) class-wise thresholds τ_c
+
+    @property
+    def untrusted(self) -> Tensor:
+        return ~self.trusted
+
+    @property
+    def fraction(self) -> float:
+        return float(self.trusted.float().mean())
+
+    def class_sizes(self, num_classes: int) -> Tensor:
+        """(C,) trusted samples per current label."""
+        return torch.bincount(self.labels[self.trusted], minlength=num_classes)
+
+
+def everyone_trusted(labels: Tensor, num_classes: int) -> TrustSplit:
+    """The split before any division: all of ``D`` trusted with its observed labels."""
+    n = labels.shape[0]
+    return TrustSplit(
+        trusted=torch.ones(n, dtype=torch.bool),
+        labels=labels.clone(),
+        recalled=torch.zeros(n, dtype=torch.bool),
+        p_clean=torch.ones(n),
+        thresholds=torch.zeros(num_classes),
+    )
+
+
+@torch.no_grad()
+def score_samples(
+    model: torch.nn.Module, images: Tensor, labels: Tensor, *, batch_size: int = 512
+) -> SampleScores:
+    """Per-sample losses, predictions and features in one evaluation pass (no augmentation).
+
+    ``model`` must expose ``embed(x)`` (features) and a final linear ``classifier``
+    reachable through ``forward``; we call ``embed`` and then the classifier head
+    so the pass is done once.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    losses, probs, feats = [], [], []
+    for start in range(0, images.shape[0], batch_size):
+        x = images[start : start + batch_size].to(device)
+        y = labels[start : start + batch_size].to(device)
+        z = model.embed(x)
+        logits = model.classifier(z)
+        losses.append(F.cross_entropy(logits, y, reduction="none").cpu())
+        probs.append(logits.softmax(dim=1).cpu())
+        feats.append(z.cpu())
+    model.train(was_training)
+    return SampleScores(torch.cat(losses), torch.cat(probs), torch.cat(feats))
+
+
+def normalise_losses(losses: Tensor, labels: Tensor, num_classes: int, *, per_class: bool = True) -> Tensor:
+    """Min-max normalise losses to [0, 1], within each class of ``labels`` (or globally).
+
+    Reconstruction: DivideMix normalises globally; a per-class scale is the natural
+    reading of "class-wise" and keeps hard classes from being judged by easy ones.
+    """
+    if not per_class:
+        return (losses - losses.min()) / (losses.max() - losses.min() + _EPS)
+    out = torch.zeros_like(losses)
+    for c in range(num_classes):
+        idx = labels == c
+        if idx.any():
+            v = losses[idx]
+            out[idx] = (v - v.min()) / (v.max() - v.min() + _EPS)
+    return out
+
+
+def gmm_clean_posterior(
+    values: Tensor, *, config: TrustConfig, seed: int
+) -> tuple[Tensor, tuple[float, float]]:
+    """Fit a two-component 1-D GMM and return P(low-mean component | value) and both means.
+
+    DivideMix's settings (``max_iter=10, tol=1e-2, reg_covar=5e-4``) are kept for
+    comparability. Fewer than 4 values, or values with no spread, cannot be split:
+    they are all treated as clean.
+    """
+    n = values.shape[0]
+    if n < 4 or float(values.max() - values.min()) < 1e-6:
+        return torch.ones(n), (float(values.mean()) if n else 0.0, float("nan"))
+    gmm = GaussianMixture(
+        n_components=2,
+        max_iter=config.gmm_max_iter,
+        tol=config.gmm_tol,
+        reg_covar=config.gmm_reg_covar,
+        random_state=seed,
+    )
+    x = values.double().numpy().reshape(-1, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gmm.fit(x)
+    low = int(np.argmin(gmm.means_.ravel()))
+    posterior = torch.from_numpy(gmm.predict_proba(x)[:, low]).float()
+    means = tuple(float(m) for m in sorted(gmm.means_.ravel()))
+    return posterior, (means[0], means[1])
+
+
+def clean_posteriors(
+    losses: Tensor, labels: Tensor, num_classes: int, *, config: TrustConfig, seed: int
+) -> Tensor:
+    """(N,) clean posterior ``w_i`` from one GMM per class (or one global GMM)."""
+    normalised = normalise_losses(losses, labels, num_classes, per_class=config.classwise_gmm)
+    if not config.classwise_gmm:
+        return gmm_clean_posterior(normalised, config=config, seed=seed)[0]
+    w = torch.ones_like(losses)
+    for c in range(num_classes):
+        idx = labels == c
+        if idx.any():
+            w[idx] = gmm_clean_posterior(normalised[idx], config=config, seed=seed + c)[0]
+    return w
+
+
+def class_thresholds(p_clean: Tensor, labels: Tensor, num_classes: int, *, config: TrustConfig) -> Tensor:
+    """(C,) class-wise dynamic thresholds τ_c.
+
+    Reconstruction (the paper's form is unknown, tad-method.md §2.2.2 step 4):
+
+    * ``flexmatch``: τ_c = τ·β_c / max β, floored at τ_min, with β_c the share of class c
+      whose posterior already passes τ (FlexMatch's class-wise scaling, Zhang et al. 2021).
+      Classes that the noise hits hardest get a lower bar and are not starved.
+    * ``classmean``: τ_c = clip(mean of w over class c, τ_min, τ_max).
+    * ``global``: τ_c = τ for every class (DivideMix).
+    """
+    if config.threshold == "global":
+        return torch.full((num_classes,), config.tau)
+    counts = torch.bincount(labels, minlength=num_classes).clamp(min=1).float()
+    if config.threshold == "classmean":
+        means = torch.bincount(labels, weights=p_clean, minlength=num_classes) / counts
+        return means.clamp(config.tau_min, config.tau_max)
+    passing = torch.bincount(labels, weights=(p_clean >= config.tau).float(), minlength=num_classes)
+    beta = passing / counts
+    scaled = config.tau * beta / beta.max().clamp(min=_EPS)
+    return scaled.clamp(min=config.tau_min)
+
+
+def guard_class_minimum(
+    trusted: Tensor, scores: Tensor, labels: Tensor, num_classes: int, minimum: Tensor
+) -> Tensor:
+    """Keep at least ``minimum[c]`` trusted samples per class: the best-scored ones."""
+    trusted = trusted.clone()
+    for c in range(num_classes):
+        idx = torch.nonzero(labels == c).squeeze(1)
+        need = int(min(int(minimum[c]), idx.numel()))
+        if int(trusted[idx].sum()) >= need or need == 0:
+            continue
+        best = idx[torch.argsort(scores[idx], descending=True)[:need]]
+        trusted[best] = True
+    return trusted
+
+
+def divide(
+    losses: Tensor,
+    labels: Tensor,
+    recalled: Tensor,
+    num_classes: int,
+    *,
+    config: TrustConfig,
+    seed: int,
+) -> TrustSplit:
+    """One outer step: GMM posteriors, class-wise thresholds and the trusted space.
+
+    Recalled samples carry their pseudo-label in ``labels`` and are re-checked here
+    against it: those that no longer pass their class threshold lose their
+    recalled status (the caller restores their observed label).
+    """
+    p_clean = clean_posteriors(losses, labels, num_classes, config=config, seed=seed)
+    thresholds = class_thresholds(p_clean, labels, num_classes, config=config)
+    trusted = p_clean >= thresholds[labels]
+    counts = torch.bincount(labels, minlength=num_classes)
+    minimum = (counts.float() * config.min_trusted_fraction).ceil().long()
+    trusted = guard_class_minimum(trusted, p_clean, labels, num_classes, minimum)
+    return TrustSplit(
+        trusted=trusted,
+        labels=labels.clone(),
+        recalled=recalled & trusted,
+        p_clean=p_clean,
+        thresholds=thresholds,
+    )
+
+
+def update_loss_average(previous: Tensor | None, losses: Tensor, *, momentum: float, reset: Tensor) -> Tensor:
+    """Exponential average of per-sample losses; samples whose label changed start afresh."""
+    if previous is None or momentum == 0.0:
+        return losses.clone()
+    averaged = momentum * previous + (1.0 - momentum) * losses
+    return torch.where(reset, losses, averaged)
+
+
+def consistency_loss(logits: Tensor, targets: Tensor) -> Tensor:
+    """Mean squared distance between predictions on an augmented view and fixed targets.
+
+    ``logits`` (B, C) come from the current step; ``targets`` (B, C) are probability
+    vectors recorded at the last outer step from un-augmented images and carry no
+    gradient. Reconstruction: tad-method.md suggests a two-view MSE; we compare the
+    augmented view with the model's own earlier clean-view prediction instead
+    (temporal-ensembling style, Laine & Aila 2017), which regularises the same way
+    but costs no second forward pass.
+    """
+    return ((logits.softmax(dim=1) - targets.detach()) ** 2).sum(dim=1).mean()
+
+
+__all__ = [
+    "SampleScores",
+    "TrustSplit",
+    "class_thresholds",
+    "clean_posteriors",
+    "consistency_loss",
+    "divide",
+    "everyone_trusted",
+    "gmm_clean_posterior",
+    "guard_class_minimum",
+    "normalise_losses",
+    "score_samples",
+    "update_loss_average",
+]
