@@ -51,7 +51,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--dataset", default="digits", help=f"digits, cifar10, cifar100 or tinyimagenet {d}")
     g.add_argument(
-        "--data-root", default=None, help="folder holding cifar-10-batches-py etc. (not needed for digits)"
+        "--data-root",
+        default=None,
+        help="folder holding cifar-10-batches-py etc.; not needed for digits (default: none)",
     )
     g.add_argument(
         "--train-per-class", type=int, default=None, help="class-balanced training subset (default: preset)"
@@ -60,7 +62,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "--zca", action=argparse.BooleanOptionalAction, default=None, help="ZCA whitening (default: preset)"
     )
     g.add_argument(
-        "--download", action="store_true", help="let torchvision download CIFAR when a network exists"
+        "--download",
+        action="store_true",
+        help="let torchvision download CIFAR when a network exists (default: off)",
     )
     g = p.add_argument_group("label noise")
     g.add_argument("--noise", default="pairflip", help=f"clean, symmetric, asymmetric, pairflip or real {d}")
@@ -68,7 +72,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "--rate", type=float, default=None, help="flip probability; default 0.4 for synthetic noise"
     )
     g.add_argument(
-        "--symmetric-include-true", action="store_true", help="symmetric noise over all classes (DivideMix)"
+        "--symmetric-include-true",
+        action="store_true",
+        help="symmetric noise over all classes, DivideMix (default: off)",
     )
     g.add_argument(
         "--real-labels", default="aggre", help=f"aggre, rand1, rand2, rand3, worse or noisy100 {d}"
@@ -81,19 +87,43 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--preset", default=None, help="compute scale: digits, cifar10-cpu, cifar10-gpu (default: by dataset)"
     )
-    g.add_argument("--method", default="dm", help=f"base distiller: dm {d}")
-    g.add_argument("--ipc", type=int, default=10, help=f"synthetic images per class {d}")
+    g.add_argument(
+        "--method", default=None, help="base distiller: dm, mtt or datm (default: the preset's, dm)"
+    )
+    g.add_argument(
+        "--ipc", type=int, default=None, help="synthetic images per class (default: the preset's, 10)"
+    )
     g.add_argument("--arms", default="random,vanilla,tad,clean", help=f"comma-separated arms {d}")
     g.add_argument("--seed", type=int, default=0, help=f"seed of everything but the noise {d}")
     g.add_argument("--device", default="auto", help=f"auto, cpu, cuda, cuda:1, mps {d}")
     g.add_argument("--out", default="runs", help=f"folder for results {d}")
     g.add_argument("--name", default=None, help="run name (default: built from the settings)")
     g = p.add_argument_group("lengths (defaults come from the preset)")
-    g.add_argument("--expert-epochs", type=int, default=None, help="epochs of the trust model")
-    g.add_argument("--dm-iterations", type=int, default=None, help="DM iterations")
-    g.add_argument("--num-eval", type=int, default=None, help="evaluation networks per arm")
-    g.add_argument("--eval-epochs", type=int, default=None, help="epochs of each evaluation network")
-    g.add_argument("--width", type=int, default=None, help="ConvNet width")
+    g.add_argument(
+        "--expert-epochs",
+        type=int,
+        default=None,
+        help="epochs of each expert and trust model (default: preset)",
+    )
+    g.add_argument(
+        "--num-experts",
+        type=int,
+        default=None,
+        help="experts per kind: vanilla, tad, clean (default: preset)",
+    )
+    g.add_argument("--tm-iterations", type=int, default=None, help="MTT/DATM iterations (default: preset)")
+    g.add_argument(
+        "--syn-steps", type=int, default=None, help="MTT/DATM student steps per iteration (default: preset)"
+    )
+    g.add_argument(
+        "--memory-saving", action="store_true", help="MTT/DATM gradients with memory constant in --syn-steps"
+    )
+    g.add_argument("--dm-iterations", type=int, default=None, help="DM iterations (default: preset)")
+    g.add_argument("--num-eval", type=int, default=None, help="evaluation networks per arm (default: preset)")
+    g.add_argument(
+        "--eval-epochs", type=int, default=None, help="epochs of each evaluation network (default: preset)"
+    )
+    g.add_argument("--width", type=int, default=None, help="ConvNet width (default: preset)")
 
 
 def _set(obj, **changes):
@@ -129,13 +159,19 @@ def config_from_args(args: argparse.Namespace):
     arms = tuple(a.strip() for a in args.arms.split(",") if a.strip())
     config = replace(
         base,
-        method=args.method,
-        ipc=args.ipc,
+        method=args.method or base.method,
+        ipc=args.ipc or base.ipc,
         arms=arms,
         seed=args.seed,
         data=data,
         noise=noise,
-        expert=_set(base.expert, epochs=args.expert_epochs),
+        expert=_set(base.expert, epochs=args.expert_epochs, num_experts=args.num_experts),
+        tm=_set(
+            base.tm,
+            iterations=args.tm_iterations,
+            syn_steps=args.syn_steps,
+            memory_saving=args.memory_saving or None,
+        ),
         dm=_set(base.dm, iterations=args.dm_iterations),
         eval=_set(base.eval, num_eval=args.num_eval, epochs=args.eval_epochs),
         model=_set(base.model, width=args.width),
@@ -158,7 +194,14 @@ def resolve_device(name: str):
     import torch
 
     if name != "auto":
-        return torch.device(name)
+        try:
+            device = torch.device(name)
+        except RuntimeError as err:
+            raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:1 or mps.") from err
+        present = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+        if not present.get(device.type, True):
+            raise ValueError(f"--device {name} is not available on this machine; use --device cpu or auto.")
+        return device
     if torch.cuda.is_available():
         return torch.device(torch.cuda.current_device())
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():

@@ -160,8 +160,6 @@ def check_noise_supported(config: NoiseConfig, dataset: str) -> None:
 
 def check_experiment(config: ExperimentConfig) -> None:
     """Every check that needs neither torch nor data loading."""
-    if config.method != "dm":
-        raise ValueError(f"method {config.method!r} is not available yet; use --method dm.")
     check_noise_supported(config.noise, config.data.dataset)
     check_data_available(config.data)
     if config.noise.kind == "real":

@@ -160,7 +160,7 @@ class TrustConfig:
 
     enabled: bool = True  # False gives the vanilla baseline: no division at all
     schedule: TrustSchedule = "dynamic"  # "static": one division after plain training (two-stage)
-    warmup_epochs: int = 5
+    warmup_fraction: float = 0.4  # share of the expert's epochs trained plainly before the first division
     classwise_gmm: bool = True
     threshold: ThresholdMode = "flexmatch"
     tau: float = 0.5
@@ -176,12 +176,16 @@ class TrustConfig:
     def __post_init__(self) -> None:
         _one_of(self.schedule, TrustSchedule, "trust schedule")
         _one_of(self.threshold, ThresholdMode, "threshold mode")
-        _require(self.warmup_epochs >= 0, "warmup_epochs must not be negative.")
         _fraction(self, "tau", "tau_min", "tau_max", "min_trusted_fraction")
+        _fraction(self, "warmup_fraction", closed=False)
         _fraction(self, "loss_ema", closed=False)
         _require(self.tau_min <= self.tau_max, "tau_min must not exceed tau_max.")
         _require(self.lambda_cons >= 0, "lambda_cons must not be negative.")
         _positive(self, "gmm_max_iter", "gmm_tol", "gmm_reg_covar")
+
+    def warmup_epochs(self, epochs: int) -> int:
+        """Plain epochs before the first division, for an expert of ``epochs`` epochs (at least 1)."""
+        return max(1, round(self.warmup_fraction * epochs))
 
 
 @dataclass(frozen=True)
@@ -221,6 +225,63 @@ class DMConfig:
 
 
 @dataclass(frozen=True)
+class TMConfig:
+    """Trajectory matching: MTT (Cazenavette et al. 2022) and DATM (Guo et al. 2024) on top of it.
+
+    Names follow the reference code (dd-baselines.md §3-4). DATM's additions are the
+    sequential start-epoch window (``current_max_start_epoch`` and ``expansion_end``),
+    learned soft labels (``soft_labels``, ``lr_y``), the loss gate (``threshold``) and
+    ``pix_init="predicted_correctly"``; with them off this is MTT.
+    """
+
+    iterations: int = 5000
+    syn_steps: int = 20
+    expert_epochs: int = 2
+    min_start_epoch: int = 0
+    current_max_start_epoch: int | None = None  # None: a fixed window [min, max)
+    max_start_epoch: int = 20
+    expansion_end: int = 1000
+    lr_img: float = 100.0
+    lr_lr: float = 1e-5
+    lr_teacher: float = 0.01  # initial value of the learned step size syn_lr
+    lr_y: float = 2.0
+    momentum_y: float = 0.9
+    batch_syn: int | None = None  # None: the whole synthetic set in every inner step
+    soft_labels: bool = False
+    threshold: float | None = None  # skip the update when the matching loss exceeds this
+    pix_init: PixInit = "real"
+    memory_saving: bool = False  # exact gradients with memory constant in syn_steps (recomputation)
+    checkpoint_every: int = 50
+
+    def __post_init__(self) -> None:
+        _positive(self, "iterations", "syn_steps", "expert_epochs", "max_start_epoch", "expansion_end")
+        _positive(self, "lr_img", "lr_lr", "lr_teacher", "lr_y", "checkpoint_every")
+        _one_of(self.pix_init, PixInit, "pix_init")
+        _fraction(self, "momentum_y")
+        _require(
+            0 <= self.min_start_epoch < self.max_start_epoch, "need 0 <= min_start_epoch < max_start_epoch."
+        )
+        if self.current_max_start_epoch is not None:
+            _require(
+                self.min_start_epoch < self.current_max_start_epoch <= self.max_start_epoch,
+                "current_max_start_epoch must lie in (min_start_epoch, max_start_epoch].",
+            )
+        if self.batch_syn is not None:
+            _positive(self, "batch_syn")
+        if self.threshold is not None:
+            _positive(self, "threshold")
+
+    @property
+    def snapshots_needed(self) -> int:
+        """Expert epochs a trajectory must have: the last start epoch plus ``expert_epochs``."""
+        return self.max_start_epoch - 1 + self.expert_epochs
+
+    def as_mtt(self) -> TMConfig:
+        """The same settings with DATM's additions switched off (plain MTT)."""
+        return replace(self, soft_labels=False, threshold=None, current_max_start_epoch=None, pix_init="real")
+
+
+@dataclass(frozen=True)
 class EvalConfig:
     """Training fresh networks on a synthetic set (dd-baselines.md §6)."""
 
@@ -235,6 +296,7 @@ class EvalConfig:
     def __post_init__(self) -> None:
         _positive(self, "num_eval", "epochs", "lr", "batch_size")
         _fraction(self, "momentum")
+        _require(self.weight_decay >= 0, "weight_decay must not be negative.")
 
 
 @dataclass(frozen=True)
@@ -254,6 +316,7 @@ class ExperimentConfig:
     trust: TrustConfig = field(default_factory=TrustConfig)
     recalib: RecalibConfig = field(default_factory=RecalibConfig)
     dm: DMConfig = field(default_factory=DMConfig)
+    tm: TMConfig = field(default_factory=TMConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self) -> None:
@@ -264,10 +327,17 @@ class ExperimentConfig:
             _one_of(arm, Arm, "arm")
         _require(len(set(self.arms)) == len(self.arms), f"arms are repeated: {self.arms}.")
         _require(
-            self.expert.epochs > self.trust.warmup_epochs or not self.trust.enabled,
-            f"the trust model trains {self.expert.epochs} epochs, which leaves none after "
-            f"{self.trust.warmup_epochs} warm-up epochs; raise the epochs or shorten the warm-up.",
+            self.expert.epochs > self.trust.warmup_epochs(self.expert.epochs) or not self.trust.enabled,
+            f"experts train {self.expert.epochs} epochs, which leaves none after "
+            f"{self.trust.warmup_epochs(self.expert.epochs)} warm-up epochs; raise the epochs.",
         )
+        if self.method in ("mtt", "datm"):
+            _require(
+                self.expert.epochs >= self.tm.snapshots_needed,
+                f"trajectory matching up to start epoch {self.tm.max_start_epoch - 1} plus "
+                f"{self.tm.expert_epochs} expert epochs needs experts of at least "
+                f"{self.tm.snapshots_needed} epochs; got {self.expert.epochs}.",
+            )
 
 
 def to_dict(config: object) -> dict:
@@ -309,6 +379,7 @@ __all__ = [
     "ModelConfig",
     "NoiseConfig",
     "RecalibConfig",
+    "TMConfig",
     "TrustConfig",
     "from_dict",
     "replace",

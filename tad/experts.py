@@ -1,7 +1,7 @@
 """Training classifiers on the real, noisy data: the trust model and the expert trajectories.
 
 A vanilla expert trains with cross-entropy on every sample and its observed label.
-A trust-aware expert (TAD) trains plainly for ``warmup_epochs``; after that, at the
+A trust-aware expert (TAD) trains plainly for its warm-up epochs; after that, at the
 start of every epoch it scores all samples, divides them (outer loop), recalls
 reliable untrusted samples with pseudo-labels (inner loop), and trains the epoch on
 the trusted space with its current labels plus the consistency term over every
@@ -15,6 +15,7 @@ distillers then draw their real data from the final trusted space.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -42,6 +43,7 @@ class ExpertRun:
     state: TrustState
     history: list[dict] = field(default_factory=list)  # one entry per epoch
     trajectory: list[Tensor] = field(default_factory=list)  # flat parameters at init and after each epoch
+    timings: list[dict] = field(default_factory=list)  # seconds per epoch: trust step and training
 
 
 def train_epoch(
@@ -111,6 +113,24 @@ def _outer_inner(
     return state, scores.probs
 
 
+@dataclass
+class ExpertProgress:
+    """Everything needed to continue an expert after ``epoch`` finished epochs."""
+
+    epoch: int
+    model_state: dict
+    optimizer_state: dict
+    generator_state: Tensor
+    state: TrustState
+    targets: Tensor | None
+    history: list[dict]
+    trajectory: list[Tensor]
+    timings: list[dict]
+
+
+ProgressCallback = Callable[[ExpertProgress], None]
+
+
 def train_expert(
     images: Tensor,
     noisy_labels: Tensor,
@@ -126,30 +146,38 @@ def train_expert(
     clean_labels: Tensor | None = None,
     record_trajectory: bool = False,
     callback: EpochCallback | None = None,
+    resume: ExpertProgress | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> ExpertRun:
     """Train one classifier on ``images`` (N, C, H, W) with observed ``noisy_labels`` (N,).
 
     With ``trust.enabled`` and the ``dynamic`` schedule this is a TAD expert; with the
     ``static`` schedule it trains plainly and divides once at the end (the two-stage
     baseline); otherwise it is a vanilla expert whose split trusts everything.
-    ``clean_labels`` are used only for diagnostics.
+    ``clean_labels`` are used only for diagnostics. ``on_progress`` receives the full
+    state after every epoch (to checkpoint it); passing it back as ``resume`` continues
+    exactly where it stopped, random streams included.
     """
-    net = build_model(
-        model,
-        channels=images.shape[1],
-        num_classes=num_classes,
-        image_size=images.shape[-1],
-        generator=generator,
-    ).to(device)
+    shape = {"channels": images.shape[1], "num_classes": num_classes, "image_size": images.shape[-1]}
+    net = build_model(model, **shape, generator=generator).to(device)
     optimizer = _make_optimizer(net, expert)
     state = TrustState(split=everyone_trusted(noisy_labels, num_classes))
     run = ExpertRun(model=net, state=state)
-    if record_trajectory:
-        run.trajectory.append(flatten_params(net).detach().cpu().clone())
+    targets, first = None, 0
+    if resume is not None:
+        net.load_state_dict(resume.model_state)
+        optimizer.load_state_dict(resume.optimizer_state)
+        generator.set_state(resume.generator_state)
+        state, targets, first = resume.state, resume.targets, resume.epoch
+        run.history, run.trajectory = list(resume.history), list(resume.trajectory)
+        run.timings = list(resume.timings)
+    elif record_trajectory:
+        run.trajectory.append(flatten_params(net).cpu())
     dynamic = trust.enabled and trust.schedule == "dynamic"
-    targets = None
-    for epoch in range(expert.epochs):
-        if dynamic and epoch >= trust.warmup_epochs:
+    warmup = trust.warmup_epochs(expert.epochs)
+    for epoch in range(first, expert.epochs):
+        t0 = time.perf_counter()
+        if dynamic and epoch >= warmup:
             state, targets = _outer_inner(
                 net,
                 images,
@@ -160,6 +188,7 @@ def train_expert(
                 recalib=recalib,
                 seed=child_seed(generator),
             )
+        t1 = time.perf_counter()
         loss = train_epoch(
             net,
             optimizer,
@@ -173,10 +202,27 @@ def train_expert(
             lambda_cons=trust.lambda_cons,
         )
         if record_trajectory:
-            run.trajectory.append(flatten_params(net).detach().cpu().clone())
+            run.trajectory.append(flatten_params(net).cpu())
+        run.timings.append(
+            {"epoch": epoch + 1, "trust_seconds": t1 - t0, "train_seconds": time.perf_counter() - t1}
+        )
         entry = {"epoch": epoch + 1, "loss": loss, "newly_recalled": state.newly_recalled}
         entry.update(trust_diagnostics(state.split, noisy_labels, clean_labels, num_classes))
         run.history.append(entry)
+        if on_progress is not None:
+            on_progress(
+                ExpertProgress(
+                    epoch + 1,
+                    net.state_dict(),
+                    optimizer.state_dict(),
+                    generator.get_state(),
+                    state,
+                    targets,
+                    run.history,
+                    run.trajectory,
+                    run.timings,
+                )
+            )
         if callback is not None:
             callback(epoch + 1, entry)
     run.state = _final_division(net, images, noisy_labels, state, num_classes, trust, recalib, generator)
@@ -221,4 +267,4 @@ def _final_division(
     return state
 
 
-__all__ = ["ExpertRun", "train_epoch", "train_expert"]
+__all__ = ["ExpertProgress", "ExpertRun", "train_epoch", "train_expert"]

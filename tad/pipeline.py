@@ -25,18 +25,20 @@ import torch
 from torch import Tensor
 
 from tad import __version__
+from tad.buffer import Expert, ExpertSpec, consensus_split, train_experts
 from tad.checkpoint import atomic_save, load_checkpoint
 from tad.checks import check_experiment
 from tad.config import ExperimentConfig, to_dict
 from tad.data import ImageDataset, load_dataset
 from tad.distill.base import SyntheticSet, init_from_real
+from tad.distill.datm import distill_trajectory_matching, initial_synthetic_set
 from tad.distill.dm import distill_dm
 from tad.diversion import TrustState, trust_diagnostics
 from tad.evaluate import EvalResult, evaluate_synthetic
-from tad.experts import train_expert
+from tad.models import build_model
 from tad.noise import NoiseReport, apply_noise
 from tad.rng import generator
-from tad.trust import guard_class_minimum
+from tad.trust import TrustSplit, guard_class_minimum
 
 log = logging.getLogger(__name__)
 
@@ -143,33 +145,6 @@ def _state_meta(config: ExperimentConfig) -> dict:
     return {"config": meta, "version": __version__}
 
 
-def run_trust_model(
-    config: ExperimentConfig, nd: NoisyData, device: torch.device, progress: Progress | None
-) -> tuple[TrustState, list[dict]]:
-    """Train the trust model with TAD's outer and inner loops; return its final split and history."""
-    total = config.expert.epochs
-
-    def on_epoch(epoch: int, entry: dict) -> None:
-        if progress is not None:
-            progress("trust model", epoch, total)
-
-    run = train_expert(
-        nd.data.train_images,
-        nd.noisy_labels,
-        num_classes=nd.data.num_classes,
-        model=config.model,
-        expert=replace(config.expert, num_experts=1),
-        trust=config.trust,
-        recalib=config.recalib,
-        augment=config.augment,
-        generator=generator(config.seed, "trust-model"),
-        device=device,
-        clean_labels=nd.clean_labels,
-        callback=on_epoch,
-    )
-    return run.state, run.history
-
-
 def _ensure_ipc_per_class(state: TrustState, ipc: int, num_classes: int) -> Tensor:
     """The trusted pool, topped up (by clean posterior) where a class has fewer than ``ipc``."""
     split = state.split
@@ -184,8 +159,10 @@ def distill_arm(
     trust_state: TrustState | None,
     device: torch.device,
     progress: Progress | None,
+    state_dir: Path | None = None,
+    experts_root: Path | None = None,
 ) -> SyntheticSet:
-    """The synthetic set of one arm."""
+    """The synthetic set of one arm: the real data it may use, then the base distiller."""
     images, k = nd.data.train_images, nd.data.num_classes
     gen = generator(config.seed, "distill", arm)
     everyone = torch.ones(images.shape[0], dtype=torch.bool)
@@ -198,6 +175,9 @@ def distill_arm(
     else:
         assert trust_state is not None
         labels, pool = trust_state.split.labels, _ensure_ipc_per_class(trust_state, config.ipc, k)
+
+    if config.method != "dm":
+        return distill_tm_arm(arm, labels, pool, config, nd, device, progress, state_dir, experts_root)
 
     def on_step(it: int, loss: float) -> None:
         if progress is not None:
@@ -214,6 +194,109 @@ def distill_arm(
         augment=config.augment,
         generator=gen,
         device=device,
+        callback=on_step,
+    )
+
+
+def expert_spec(config: ExperimentConfig) -> ExpertSpec:
+    return ExpertSpec(
+        config.data,
+        config.noise,
+        config.model,
+        config.augment,
+        config.expert,
+        config.trust,
+        config.recalib,
+        config.seed,
+    )
+
+
+def arm_experts(
+    arm: str,
+    config: ExperimentConfig,
+    nd: NoisyData,
+    device: torch.device,
+    progress: Progress | None,
+    experts_root: Path | None,
+) -> list[Expert]:
+    """The experts of an arm (vanilla, tad or clean), from the buffer or freshly trained."""
+    return train_experts(
+        arm,
+        nd.data.train_images,
+        nd.noisy_labels,
+        nd.clean_labels,
+        nd.data.num_classes,
+        expert_spec(config),
+        root=experts_root,
+        device=device,
+        progress=progress,
+    )
+
+
+def run_tad_experts(
+    config: ExperimentConfig,
+    nd: NoisyData,
+    device: torch.device,
+    progress: Progress | None,
+    experts_root: Path | None,
+) -> tuple[TrustState, list[dict]]:
+    """Trust-aware experts; their consensus is the trusted space (votes serve as the clean score).
+
+    DM uses them as its trust model; MTT and DATM also match their trajectories.
+    """
+    experts = arm_experts("tad", config, nd, device, progress, experts_root)
+    trusted, labels = consensus_split(experts)
+    votes = torch.stack([e.trusted & (e.labels == labels) for e in experts]).float().mean(0)
+    split = TrustSplit(
+        trusted, labels, trusted & (labels != nd.noisy_labels), votes, torch.zeros(nd.data.num_classes)
+    )
+    return TrustState(split=split), experts[0].history
+
+
+def distill_tm_arm(
+    arm: str,
+    labels: Tensor,
+    pool: Tensor,
+    config: ExperimentConfig,
+    nd: NoisyData,
+    device: torch.device,
+    progress: Progress | None,
+    state_dir: Path | None,
+    experts_root: Path | None,
+) -> SyntheticSet:
+    """MTT or DATM with the arm's own experts, initialised from the arm's real data."""
+    images, k = nd.data.train_images, nd.data.num_classes
+    tm = config.tm if config.method == "datm" else config.tm.as_mtt()
+    experts = arm_experts(arm, config, nd, device, progress, experts_root)
+    skeleton = build_model(config.model, channels=images.shape[1], num_classes=k, image_size=images.shape[-1])
+    gen = generator(config.seed, "distill", arm)
+    init = initial_synthetic_set(
+        images,
+        labels,
+        pool,
+        config.ipc,
+        k,
+        config=tm,
+        skeleton=skeleton.to(device),
+        expert_params=[e.final_params.to(device) for e in experts],
+        generator=gen,
+    )
+
+    def on_step(it: int, loss: float) -> None:
+        if progress is not None:
+            progress(f"{config.method.upper()} {arm}", it, tm.iterations)
+
+    checkpoint = None if state_dir is None else state_dir / f"distill-{arm}.pt"
+    return distill_trajectory_matching(
+        [e.trajectory for e in experts],
+        init,
+        config=tm,
+        skeleton=skeleton,
+        augment=config.augment,
+        generator=gen,
+        device=device,
+        checkpoint=checkpoint,
+        meta=_state_meta(config),
         callback=on_step,
     )
 
@@ -250,20 +333,28 @@ def run_experiment(
     *,
     device: torch.device | str = "cpu",
     out_dir: str | Path | None = None,
+    experts_root: str | Path | None = None,
     progress: Progress | None = None,
 ) -> ExperimentResult:
-    """Run every arm of ``config``; checkpoint each finished stage under ``out_dir``."""
+    """Run every arm of ``config``; checkpoint each finished stage under ``out_dir``.
+
+    Expert trajectories (MTT/DATM) go to ``experts_root`` (default: ``experts`` beside
+    ``out_dir``), where runs that differ only in IPC or distiller settings share them.
+    """
     start = time.perf_counter()
     device = torch.device(device)
     validate(config)
     nd = prepare_data(config)
     result = ExperimentResult(config=config, noise=nd.noise, device=str(device), dataset=nd.data)
     state_dir = Path(out_dir) / "state" if out_dir is not None else None
+    experts_root = Path(experts_root) if experts_root is not None else None
+    if experts_root is None and out_dir is not None:
+        experts_root = Path(out_dir).parent / "experts"  # shared by every run under the same folder
     meta = _state_meta(config)
     trust_state = None
     if "tad" in config.arms:
         trust_state, result.trust_history = _cached(
-            state_dir, "trust", meta, lambda: run_trust_model(config, nd, device, progress)
+            state_dir, "trust", meta, lambda: run_tad_experts(config, nd, device, progress, experts_root)
         )
         result.trust_final = trust_diagnostics(
             trust_state.split, nd.noisy_labels, nd.clean_labels, nd.data.num_classes
@@ -273,7 +364,7 @@ def run_experiment(
             state_dir,
             f"arm-{arm}",
             meta,
-            lambda arm=arm: _run_arm(arm, config, nd, trust_state, device, progress),
+            lambda arm=arm: _run_arm(arm, config, nd, trust_state, device, progress, state_dir, experts_root),
         )
     result.wall_time_s = time.perf_counter() - start
     return result
@@ -286,9 +377,11 @@ def _run_arm(
     trust_state: TrustState | None,
     device: torch.device,
     progress: Progress | None,
+    state_dir: Path | None,
+    experts_root: Path | None,
 ) -> ArmResult:
     t0 = time.perf_counter()
-    syn = distill_arm(arm, config, nd, trust_state, device, progress).detached()
+    syn = distill_arm(arm, config, nd, trust_state, device, progress, state_dir, experts_root).detached()
     t1 = time.perf_counter()
     evaluation = evaluate_arm(arm, syn, config, nd, device, progress)
     return ArmResult(syn, evaluation, t1 - t0, time.perf_counter() - t1)

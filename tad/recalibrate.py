@@ -45,7 +45,7 @@ def prepare_features(features: Tensor, trusted: Tensor, *, normalise: bool) -> T
 
 def class_anchors(features: Tensor, labels: Tensor, mask: Tensor, num_classes: int) -> Tensor:
     """(C, d) class means of the features selected by ``mask``; a class with none gets zeros."""
-    sums = torch.zeros(num_classes, features.shape[1], dtype=features.dtype)
+    sums = torch.zeros(num_classes, features.shape[1], dtype=features.dtype, device=features.device)
     sums.index_add_(0, labels[mask], features[mask])
     counts = torch.bincount(labels[mask], minlength=num_classes).clamp(min=1)
     return sums / counts.unsqueeze(1).to(features.dtype)
@@ -63,14 +63,14 @@ def shared_covariance(
     centred = features[mask] - anchors[labels[mask]]
     cov = centred.T @ centred / max(int(mask.sum()), 1)
     d = cov.shape[0]
-    target = torch.eye(d, dtype=cov.dtype) * (torch.trace(cov) / d).clamp(min=1e-12)
+    target = torch.eye(d, dtype=cov.dtype, device=cov.device) * (torch.trace(cov) / d).clamp(min=1e-12)
     return (1.0 - shrinkage) * cov + shrinkage * target
 
 
 def whitening_matrix(cov: Tensor) -> Tensor:
     """(d, d) matrix ``W`` with ``W Wᵀ = Σ⁻¹``, from a Cholesky factor (Σ must be positive definite)."""
     chol = torch.linalg.cholesky(cov.double())
-    eye = torch.eye(cov.shape[0], dtype=torch.float64)
+    eye = torch.eye(cov.shape[0], dtype=torch.float64, device=cov.device)
     return torch.linalg.solve_triangular(chol, eye, upper=False).T.to(cov.dtype)
 
 

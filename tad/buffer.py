@@ -1,0 +1,189 @@
+"""Expert trajectories on disk: one file per expert, with metadata, resumable.
+
+Three kinds of experts feed trajectory matching:
+
+* ``vanilla``: trained on every sample with its noisy label (the DD_LNL baseline);
+* ``tad``: trust-aware: after a warm-up, the outer and inner loops run every epoch;
+* ``clean``: trained with the true labels (the reference upper bound).
+
+Each expert is written atomically to ``<root>/<kind>/expert_<k>.pt`` with its flat
+parameters after every epoch, its per-epoch trust diagnostics and its final trusted
+space. An unfinished expert keeps ``expert_<k>.partial.pt`` (rewritten after every
+epoch), so a rerun skips finished experts and continues an interrupted one. Expert
+``k`` of a kind draws from its own random stream, so the files do not depend on
+whether the run was interrupted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from tad import __version__
+from tad.checkpoint import atomic_save, load_checkpoint
+from tad.config import (
+    AugmentConfig,
+    DataConfig,
+    ExpertConfig,
+    ModelConfig,
+    NoiseConfig,
+    RecalibConfig,
+    TrustConfig,
+    to_dict,
+)
+from tad.experts import ExpertProgress, train_expert
+from tad.rng import generator
+
+EXPERT_KINDS = ("vanilla", "tad", "clean")
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class ExpertSpec:
+    """What determines an expert's trajectory (its metadata)."""
+
+    data: DataConfig
+    noise: NoiseConfig
+    model: ModelConfig
+    augment: AugmentConfig
+    expert: ExpertConfig
+    trust: TrustConfig
+    recalib: RecalibConfig
+    seed: int
+
+    def meta(self, kind: str) -> dict:
+        """The metadata of an expert of ``kind``; trust settings only matter for ``tad``."""
+        meta = {
+            "kind": kind,
+            "data": to_dict(self.data),
+            "noise": to_dict(self.noise) if kind != "clean" else "clean labels",
+            "model": to_dict(self.model),
+            "augment": to_dict(self.augment),
+            "expert": to_dict(replace(self.expert, num_experts=1)),
+            "seed": self.seed,
+        }
+        if kind == "tad":
+            meta["trust"], meta["recalib"] = to_dict(self.trust), to_dict(self.recalib)
+        return meta
+
+    def folder(self, root: str | Path, kind: str) -> Path:
+        """``<root>/<dataset>-<noise>-<hash>/<kind>``: experts of equal metadata are shared across runs."""
+        meta = self.meta(kind)
+        digest = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:10]
+        noise = "clean" if kind == "clean" else f"{self.noise.kind}{self.noise.rate:g}"
+        if self.noise.kind == "real" and kind != "clean":
+            noise = f"real-{self.noise.real_labels}"
+        return Path(root) / f"{self.data.dataset}-{noise}-{digest}" / kind
+
+
+@dataclass(frozen=True)
+class Expert:
+    """A finished expert as stored on disk."""
+
+    trajectory: Tensor  # (epochs + 1, P) flat parameters at init and after every epoch
+    history: list[dict]
+    trusted: Tensor  # bool (N,) its final trusted space (all True for vanilla and clean)
+    labels: Tensor  # int64 (N,) its final labels (pseudo-labels where recalled)
+    timings: list[dict]
+
+    @property
+    def final_params(self) -> Tensor:
+        return self.trajectory[-1]
+
+
+def train_experts(
+    kind: str,
+    images: Tensor,
+    noisy_labels: Tensor,
+    clean_labels: Tensor,
+    num_classes: int,
+    spec: ExpertSpec,
+    *,
+    root: str | Path | None,
+    device: torch.device,
+    progress: Progress | None = None,
+) -> list[Expert]:
+    """The ``num_experts`` experts of ``kind``: loaded when saved, else trained (or resumed)."""
+    if kind not in EXPERT_KINDS:
+        raise ValueError(f"unknown expert kind {kind!r}; choose from {', '.join(EXPERT_KINDS)}.")
+    folder = None if root is None else spec.folder(root, kind)
+    experts = []
+    for k in range(spec.expert.num_experts):
+        experts.append(
+            _expert(kind, k, images, noisy_labels, clean_labels, num_classes, spec, folder, device)
+        )
+        if progress is not None:
+            progress(f"{kind} experts", k + 1, spec.expert.num_experts)
+    return experts
+
+
+def _expert(
+    kind: str,
+    k: int,
+    images: Tensor,
+    noisy_labels: Tensor,
+    clean_labels: Tensor,
+    num_classes: int,
+    spec: ExpertSpec,
+    folder: Path | None,
+    device: torch.device,
+) -> Expert:
+    meta = {**spec.meta(kind), "index": k, "version": __version__}
+    path = None if folder is None else folder / f"expert_{k:03d}.pt"
+    partial = None if path is None else path.with_name(f"expert_{k:03d}.partial.pt")
+    if path is not None and (saved := load_checkpoint(path, meta, ignore=("version",))) is not None:
+        return saved["expert"]
+    resume = None
+    if partial is not None and (saved := load_checkpoint(partial, meta, ignore=("version",))) is not None:
+        resume = saved["progress"]
+
+    def checkpoint(progress: ExpertProgress) -> None:
+        if partial is not None:
+            atomic_save({"meta": meta, "progress": progress}, partial)
+
+    labels = clean_labels if kind == "clean" else noisy_labels
+    trust = spec.trust if kind == "tad" else replace(spec.trust, enabled=False)
+    run = train_expert(
+        images,
+        labels,
+        num_classes=num_classes,
+        model=spec.model,
+        expert=spec.expert,
+        trust=trust,
+        recalib=spec.recalib,
+        augment=spec.augment,
+        generator=generator(spec.seed, "expert", kind, k),
+        device=device,
+        clean_labels=clean_labels,
+        record_trajectory=True,
+        resume=resume,
+        on_progress=checkpoint,
+    )
+    split = run.state.split
+    expert = Expert(torch.stack(run.trajectory), run.history, split.trusted, split.labels, run.timings)
+    if path is not None:
+        atomic_save({"meta": meta, "expert": expert}, path)
+        partial.unlink(missing_ok=True)
+    return expert
+
+
+def consensus_split(experts: list[Expert]) -> tuple[Tensor, Tensor]:
+    """The trusted space the experts agree on: the majority label, trusted by more than half.
+
+    Reconstruction: DATM initialises from one expert; with several trust-aware
+    experts we take their majority so that one expert's mistakes do not decide.
+    """
+    labels = torch.stack([e.labels for e in experts])  # (E, N)
+    trusted = torch.stack([e.trusted for e in experts])
+    majority = torch.mode(labels, dim=0).values
+    votes = (trusted & (labels == majority)).sum(dim=0)
+    return votes * 2 > len(experts), majority
+
+
+__all__ = ["EXPERT_KINDS", "Expert", "ExpertSpec", "consensus_split", "train_experts"]

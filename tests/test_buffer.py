@@ -1,0 +1,166 @@
+"""Expert files: metadata, skipping finished experts, resuming an interrupted one."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+import tad.buffer as buffer
+from tad.buffer import Expert, ExpertSpec, consensus_split, train_experts
+from tad.config import (
+    AugmentConfig,
+    DataConfig,
+    ExpertConfig,
+    ModelConfig,
+    NoiseConfig,
+    RecalibConfig,
+    TrustConfig,
+)
+
+CPU = torch.device("cpu")
+
+
+def make_problem(n_per_class: int = 12, classes: int = 3):
+    gen = torch.Generator().manual_seed(0)
+    clean = torch.arange(classes).repeat_interleave(n_per_class)
+    images = torch.randn(len(clean), 1, 8, 8, generator=gen) + clean.view(-1, 1, 1, 1).float()
+    noisy = clean.clone()
+    noisy[::4] = (noisy[::4] + 1) % classes
+    return images, noisy, clean
+
+
+SPEC = ExpertSpec(
+    data=DataConfig(),
+    noise=NoiseConfig(kind="pairflip", rate=0.25),
+    model=ModelConfig(width=4, depth=2),
+    augment=AugmentConfig(strategy="crop_scale"),
+    expert=ExpertConfig(num_experts=3, epochs=4, lr=0.05, batch_size=16),
+    trust=TrustConfig(warmup_fraction=0.25),
+    recalib=RecalibConfig(),
+    seed=0,
+)
+
+
+def files_of(folder):
+    return {p.name: torch.load(p, weights_only=False) for p in sorted(folder.glob("expert_*.pt"))}
+
+
+def assert_same_expert(a: Expert, b: Expert):
+    torch.testing.assert_close(a.trajectory, b.trajectory, rtol=0, atol=0)
+    assert torch.equal(a.trusted, b.trusted) and torch.equal(a.labels, b.labels)
+    assert a.history == b.history
+
+
+@pytest.mark.parametrize("kind", ["vanilla", "tad"])
+def test_experts_are_saved_with_metadata_and_loaded(tmp_path, kind):
+    images, noisy, clean = make_problem()
+    experts = train_experts(kind, images, noisy, clean, 3, SPEC, root=tmp_path, device=CPU)
+    assert len(experts) == 3
+    folder = SPEC.folder(tmp_path, kind)
+    saved = files_of(folder)
+    assert sorted(saved) == ["expert_000.pt", "expert_001.pt", "expert_002.pt"]
+    meta = saved["expert_000.pt"]["meta"]
+    assert meta["kind"] == kind and meta["index"] == 0 and meta["noise"]["kind"] == "pairflip"
+    assert ("trust" in meta) == (kind == "tad")
+    assert experts[0].trajectory.shape[0] == SPEC.expert.epochs + 1
+    assert len(experts[0].history) == SPEC.expert.epochs
+    assert not list(folder.glob("*.partial.pt"))
+    again = train_experts(kind, images, noisy, clean, 3, SPEC, root=tmp_path, device=CPU)
+    for a, b in zip(experts, again, strict=True):
+        assert_same_expert(a, b)
+
+
+def test_killed_after_k_experts_then_rerun_gives_the_same_files(tmp_path, monkeypatch):
+    images, noisy, clean = make_problem()
+    uninterrupted = tmp_path / "a"
+    train_experts("tad", images, noisy, clean, 3, SPEC, root=uninterrupted, device=CPU)
+
+    interrupted = tmp_path / "b"
+    real_train = buffer.train_expert
+    calls = {"n": 0}
+
+    def dies_on_third(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(buffer, "train_expert", dies_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        train_experts("tad", images, noisy, clean, 3, SPEC, root=interrupted, device=CPU)
+    assert len(list(SPEC.folder(interrupted, "tad").glob("expert_*[0-9].pt"))) == 2
+    monkeypatch.setattr(buffer, "train_expert", real_train)
+    trained = {"n": 0}
+
+    def counting(*args, **kwargs):
+        trained["n"] += 1
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(buffer, "train_expert", counting)
+    train_experts("tad", images, noisy, clean, 3, SPEC, root=interrupted, device=CPU)
+    assert trained["n"] == 1  # the two finished experts were not recomputed
+    a, b = files_of(SPEC.folder(uninterrupted, "tad")), files_of(SPEC.folder(interrupted, "tad"))
+    assert sorted(a) == sorted(b)
+    for name in a:
+        assert a[name]["meta"] == b[name]["meta"]
+        assert_same_expert(a[name]["expert"], b[name]["expert"])
+
+
+def test_an_interrupted_expert_continues_from_its_last_epoch(tmp_path, monkeypatch):
+    images, noisy, clean = make_problem()
+    spec = replace(SPEC, expert=replace(SPEC.expert, num_experts=1))
+    reference = train_experts("tad", images, noisy, clean, 3, spec, root=tmp_path / "a", device=CPU)[0]
+
+    real_save = buffer.atomic_save
+    saves = {"n": 0}
+
+    def dies_after_two_epochs(obj, path):
+        real_save(obj, path)
+        saves["n"] += 1
+        if saves["n"] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(buffer, "atomic_save", dies_after_two_epochs)
+    with pytest.raises(KeyboardInterrupt):
+        train_experts("tad", images, noisy, clean, 3, spec, root=tmp_path / "b", device=CPU)
+    partial = SPEC.folder(tmp_path / "b", "tad") / "expert_000.partial.pt"
+    assert torch.load(partial, weights_only=False)["progress"].epoch == 2
+    monkeypatch.setattr(buffer, "atomic_save", real_save)
+    resumed = train_experts("tad", images, noisy, clean, 3, spec, root=tmp_path / "b", device=CPU)[0]
+    assert_same_expert(reference, resumed)
+    assert not partial.exists()
+
+
+def test_mismatched_metadata_says_what_differs(tmp_path):
+    images, noisy, clean = make_problem()
+    spec = replace(SPEC, expert=replace(SPEC.expert, num_experts=1))
+    train_experts("vanilla", images, noisy, clean, 3, spec, root=tmp_path, device=CPU)
+    path = spec.folder(tmp_path, "vanilla") / "expert_000.pt"
+    saved = torch.load(path, weights_only=False)
+    saved["meta"]["expert"]["lr"] = 0.5
+    torch.save(saved, path)
+    with pytest.raises(ValueError, match=r"expert\.lr: saved 0\.5, expected 0\.05"):
+        train_experts("vanilla", images, noisy, clean, 3, spec, root=tmp_path, device=CPU)
+
+
+def test_folders_separate_different_settings(tmp_path):
+    other = replace(SPEC, noise=NoiseConfig(kind="symmetric", rate=0.4))
+    assert SPEC.folder(tmp_path, "tad") != other.folder(tmp_path, "tad")
+    # clean experts do not depend on the noise, so every noise setting shares them
+    assert SPEC.folder(tmp_path, "clean") == other.folder(tmp_path, "clean")
+    with pytest.raises(ValueError, match="unknown expert kind"):
+        train_experts("bogus", *make_problem(), 3, SPEC, root=None, device=CPU)
+
+
+def test_consensus_needs_a_majority_with_the_same_label():
+    def expert(trusted, labels):
+        return Expert(torch.zeros(1, 1), [], torch.tensor(trusted), torch.tensor(labels), [])
+
+    experts = [
+        expert([True, True, False, True], [0, 1, 2, 0]),
+        expert([True, False, False, True], [0, 1, 2, 1]),
+        expert([True, True, True, True], [0, 1, 2, 1]),
+    ]
+    trusted, labels = consensus_split(experts)
+    assert labels.tolist() == [0, 1, 2, 1]
+    assert trusted.tolist() == [True, True, False, True]
