@@ -116,7 +116,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "--syn-steps", type=int, default=None, help="MTT/DATM student steps per iteration (default: preset)"
     )
     g.add_argument(
-        "--memory-saving", action="store_true", help="MTT/DATM gradients with memory constant in --syn-steps"
+        "--memory-saving",
+        action="store_true",
+        help="MTT/DATM gradients with memory constant in --syn-steps (default: off)",
     )
     g.add_argument("--dm-iterations", type=int, default=None, help="DM iterations (default: preset)")
     g.add_argument("--num-eval", type=int, default=None, help="evaluation networks per arm (default: preset)")
@@ -160,7 +162,7 @@ def config_from_args(args: argparse.Namespace):
     config = replace(
         base,
         method=args.method or base.method,
-        ipc=args.ipc or base.ipc,
+        ipc=args.ipc if args.ipc is not None else base.ipc,
         arms=arms,
         seed=args.seed,
         data=data,
@@ -187,26 +189,6 @@ def default_run_name(config) -> str:
         else (f"real-{n.real_labels}" if n.kind == "real" else f"{n.kind}{n.rate:g}")
     )
     return f"{config.data.dataset}-{noise}-ipc{config.ipc}-{config.method}-s{config.seed}"
-
-
-def resolve_device(name: str):
-    """'auto' becomes the first accelerator present, else the CPU; other names pass through."""
-    import torch
-
-    if name != "auto":
-        try:
-            device = torch.device(name)
-        except RuntimeError as err:
-            raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:1 or mps.") from err
-        present = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
-        if not present.get(device.type, True):
-            raise ValueError(f"--device {name} is not available on this machine; use --device cpu or auto.")
-        return device
-    if torch.cuda.is_available():
-        return torch.device(torch.cuda.current_device())
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 class StageBars:
@@ -236,9 +218,8 @@ def format_table(results: dict) -> str:
         "random": (clean_share, 100.0),
         "vanilla": (clean_share, 100.0),
         "clean": (100.0, 100.0),
-        "tad": (
-            100.0 * (trust.get("precision") or float("nan")),
-            100.0 * (trust.get("recall") or float("nan")),
+        "tad": tuple(
+            float("nan") if trust.get(k) is None else 100.0 * trust[k] for k in ("precision", "recall")
         ),
     }
     names = {"random": "random real", "vanilla": "vanilla", "tad": "+ TAD", "clean": "clean labels"}
@@ -274,6 +255,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
 
     config = config_from_args(args)
     check_experiment(config)  # before torch is even imported: bad input fails in a moment
+    from tad.device import resolve_device
     from tad.pipeline import run_experiment
 
     device = resolve_device(args.device)

@@ -24,6 +24,7 @@ class TrustState:
 
     split: TrustSplit
     loss_average: Tensor | None = None  # (N,) exponential average of losses, if enabled
+    average_labels: Tensor | None = None  # (N,) the labels those losses were measured against
     newly_recalled: int = 0
 
 
@@ -42,12 +43,9 @@ def trust_step(
     ``scores`` must have been computed against ``state.split.labels``.
     """
     previous = state.split
-    losses = update_loss_average(
-        state.loss_average,
-        scores.losses,
-        momentum=trust.loss_ema,
-        reset=torch.zeros_like(previous.recalled),
-    )
+    # A sample whose label changed since the average was taken starts a fresh average.
+    reset = previous.labels != (state.average_labels if state.average_labels is not None else previous.labels)
+    losses = update_loss_average(state.loss_average, scores.losses, momentum=trust.loss_ema, reset=reset)
     split = divide(losses, previous.labels, previous.recalled, num_classes, config=trust, seed=seed)
     dropped = previous.recalled & ~split.recalled
     if dropped.any():
@@ -60,9 +58,7 @@ def trust_step(
         recal = recalibrate(scores.features, scores.probs, split, num_classes, config=recalib)
         newly = int(recal.recalled.sum())
         split = apply_recall(split, recal)
-    changed = split.labels != previous.labels
-    losses = torch.where(changed, scores.losses, losses)
-    return TrustState(split=split, loss_average=losses, newly_recalled=newly)
+    return TrustState(split=split, loss_average=losses, average_labels=previous.labels, newly_recalled=newly)
 
 
 def trust_diagnostics(

@@ -114,6 +114,54 @@ def normalise_losses(losses: Tensor, labels: Tensor, num_classes: int, *, per_cl
     return out
 
 
+@dataclass(frozen=True)
+class MixtureFit:
+    """A fitted two-component 1-D Gaussian mixture, components ordered by mean (clean first)."""
+
+    weights: tuple[float, float]
+    means: tuple[float, float]
+    variances: tuple[float, float]
+
+    def densities(self, x: np.ndarray) -> np.ndarray:
+        """(len(x), 2) weighted component densities ``π_k N(x; μ_k, σ_k²)`` at the points ``x``."""
+        x = np.asarray(x, dtype=np.float64).reshape(-1, 1)
+        mean, var, weight = (np.asarray(v)[None, :] for v in (self.means, self.variances, self.weights))
+        return weight * np.exp(-0.5 * (x - mean) ** 2 / var) / np.sqrt(2.0 * np.pi * var)
+
+    def clean_posterior(self, x: np.ndarray) -> np.ndarray:
+        """(len(x),) posterior of the low-mean component at the points ``x``."""
+        dens = self.densities(x)
+        return dens[:, 0] / np.maximum(dens.sum(axis=1), np.finfo(np.float64).tiny)
+
+
+def _fit_mixture(values: Tensor, config: TrustConfig, seed: int) -> GaussianMixture | None:
+    """The sklearn fit behind every division; None when ``values`` cannot be split."""
+    n = values.shape[0]
+    if n < 4 or float(values.max() - values.min()) < 1e-6:
+        return None
+    gmm = GaussianMixture(
+        n_components=2,
+        max_iter=config.gmm_max_iter,
+        tol=config.gmm_tol,
+        reg_covar=config.gmm_reg_covar,
+        random_state=seed,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gmm.fit(values.double().numpy().reshape(-1, 1))
+    return gmm
+
+
+def _as_fit(gmm: GaussianMixture) -> MixtureFit:
+    low, high = np.argsort(gmm.means_.ravel())
+    weights, means, variances = gmm.weights_, gmm.means_.ravel(), gmm.covariances_.ravel()
+    return MixtureFit(
+        (float(weights[low]), float(weights[high])),
+        (float(means[low]), float(means[high])),
+        (float(variances[low]), float(variances[high])),
+    )
+
+
 def gmm_clean_posterior(
     values: Tensor, *, config: TrustConfig, seed: int
 ) -> tuple[Tensor, tuple[float, float]]:
@@ -124,23 +172,17 @@ def gmm_clean_posterior(
     they are all treated as clean.
     """
     n = values.shape[0]
-    if n < 4 or float(values.max() - values.min()) < 1e-6:
+    gmm = _fit_mixture(values, config, seed)
+    if gmm is None:
         return torch.ones(n), (float(values.mean()) if n else 0.0, float("nan"))
-    gmm = GaussianMixture(
-        n_components=2,
-        max_iter=config.gmm_max_iter,
-        tol=config.gmm_tol,
-        reg_covar=config.gmm_reg_covar,
-        random_state=seed,
-    )
-    x = values.double().numpy().reshape(-1, 1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        gmm.fit(x)
     low = int(np.argmin(gmm.means_.ravel()))
-    posterior = torch.from_numpy(gmm.predict_proba(x)[:, low]).float()
+    posterior = torch.from_numpy(gmm.predict_proba(values.double().numpy().reshape(-1, 1))[:, low]).float()
     means = tuple(float(m) for m in sorted(gmm.means_.ravel()))
     return posterior, (means[0], means[1])
+
+
+def _class_seed(seed: int, c: int) -> int:
+    return seed + c
 
 
 def clean_posteriors(
@@ -154,8 +196,28 @@ def clean_posteriors(
     for c in range(num_classes):
         idx = labels == c
         if idx.any():
-            w[idx] = gmm_clean_posterior(normalised[idx], config=config, seed=seed + c)[0]
+            w[idx] = gmm_clean_posterior(normalised[idx], config=config, seed=_class_seed(seed, c))[0]
     return w
+
+
+def fit_class_gmms(
+    losses: Tensor, labels: Tensor, num_classes: int, *, config: TrustConfig, seed: int
+) -> list[MixtureFit | None]:
+    """The mixtures behind :func:`clean_posteriors`, one per class, for inspection and plots.
+
+    Same normalisation, settings and seeds, so ``fit.clean_posterior`` at a class's
+    normalised losses equals the posteriors the division used. With a global GMM every
+    class shares one fit. ``None`` marks a class that could not be split (all clean).
+    """
+    normalised = normalise_losses(losses, labels, num_classes, per_class=config.classwise_gmm)
+    if not config.classwise_gmm:
+        gmm = _fit_mixture(normalised, config, seed)
+        return [None if gmm is None else _as_fit(gmm)] * num_classes
+    fits: list[MixtureFit | None] = []
+    for c in range(num_classes):
+        gmm = _fit_mixture(normalised[labels == c], config, _class_seed(seed, c))
+        fits.append(None if gmm is None else _as_fit(gmm))
+    return fits
 
 
 def class_thresholds(p_clean: Tensor, labels: Tensor, num_classes: int, *, config: TrustConfig) -> Tensor:
@@ -248,6 +310,7 @@ def consistency_loss(logits: Tensor, targets: Tensor) -> Tensor:
 
 
 __all__ = [
+    "MixtureFit",
     "SampleScores",
     "TrustSplit",
     "class_thresholds",
@@ -255,6 +318,7 @@ __all__ = [
     "consistency_loss",
     "divide",
     "everyone_trusted",
+    "fit_class_gmms",
     "gmm_clean_posterior",
     "guard_class_minimum",
     "normalise_losses",

@@ -1,0 +1,70 @@
+"""Tests for tad.checkpoint: atomic writes, metadata checks and what is left on disk."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tad.checkpoint import atomic_save, atomic_write_text, load_checkpoint, metadata_differences
+
+META = {"config": {"ipc": 10, "noise": {"kind": "pairflip", "rate": 0.4}}, "version": "0.1.0"}
+
+
+def test_atomic_save_and_load_round_trip(tmp_path):
+    state = {"meta": META, "value": {"images": torch.arange(6.0).view(2, 3), "accs": (1.0, 2.0)}}
+    path = atomic_save(state, tmp_path / "nested" / "arm.pt")
+    assert path == tmp_path / "nested" / "arm.pt"
+    loaded = load_checkpoint(path, META)
+    assert loaded is not None
+    assert torch.equal(loaded["value"]["images"], state["value"]["images"])
+    assert loaded["value"]["accs"] == (1.0, 2.0)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["arm.pt"]
+
+
+def test_overwriting_replaces_the_file_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "arm.pt"
+    atomic_save({"meta": META, "value": 1}, path)
+    atomic_save({"meta": META, "value": 2}, path)
+    assert load_checkpoint(path, META)["value"] == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["arm.pt"]
+
+
+def test_a_failed_save_keeps_the_old_file_and_no_temporary(tmp_path):
+    path = tmp_path / "arm.pt"
+    atomic_save({"meta": META, "value": "old"}, path)
+    with pytest.raises(Exception, match=r"pickle|lambda"):
+        atomic_save({"meta": META, "value": lambda x: x}, path)  # lambdas cannot be pickled
+    assert load_checkpoint(path, META)["value"] == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["arm.pt"]
+
+
+def test_missing_checkpoint_is_none(tmp_path):
+    assert load_checkpoint(tmp_path / "nothing.pt", META) is None
+
+
+def test_mismatched_metadata_names_the_differing_field(tmp_path):
+    path = atomic_save({"meta": META, "value": 1}, tmp_path / "trust.pt")
+    other = {"config": {"ipc": 50, "noise": {"kind": "pairflip", "rate": 0.4}}, "version": "0.1.0"}
+    with pytest.raises(ValueError, match=r"config\.ipc: saved 10, expected 50") as info:
+        load_checkpoint(path, other)
+    assert str(path) in str(info.value) and "noise" not in str(info.value)
+    assert load_checkpoint(path, {**META, "version": "9.9"}, ignore=("version",))["value"] == 1
+
+
+def test_metadata_differences_walk_nested_dicts_and_report_missing_keys():
+    found = {"a": 1, "b": {"c": 2, "d": 3}, "only_saved": True}
+    expected = {"a": 1, "b": {"c": 2, "d": 4}, "only_new": 0}
+    assert metadata_differences(found, expected) == [
+        "b.d: saved 3, expected 4",
+        "only_new: saved '<missing>', expected 0",
+        "only_saved: saved True, expected '<missing>'",
+    ]
+    assert metadata_differences(META, META) == []
+
+
+def test_atomic_write_text(tmp_path):
+    path = atomic_write_text('{"format": 1}\n', tmp_path / "out" / "results.json")
+    assert path.read_text() == '{"format": 1}\n'
+    atomic_write_text("second", path)
+    assert path.read_text() == "second"
+    assert [p.name for p in path.parent.iterdir()] == ["results.json"]

@@ -1,0 +1,139 @@
+"""Tests for tad.pipeline: one tiny experiment end to end, its results format, resuming and refusing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+import tad.pipeline
+from tad.config import ExperimentConfig, NoiseConfig, from_dict
+from tad.pipeline import RESULTS_FORMAT, prepare_data, run_experiment, validate
+from tad.presets import get_preset
+
+ARMS = ("random", "vanilla", "tad", "clean")
+
+
+def tiny_config() -> ExperimentConfig:
+    base = get_preset("digits")
+    return replace(
+        base,
+        noise=NoiseConfig(kind="pairflip", rate=0.4),
+        expert=replace(base.expert, epochs=4),
+        trust=replace(base.trust, warmup_fraction=0.25),  # one warm-up epoch
+        dm=replace(base.dm, iterations=5),
+        eval=replace(base.eval, epochs=5, num_eval=2),
+        model=replace(base.model, width=8),
+    )
+
+
+def test_validate_rejects_before_loading_anything():
+    with pytest.raises(ValueError, match="--ipc 500 exceeds"):
+        validate(replace(tiny_config(), ipc=500))
+
+
+def test_prepare_data_corrupts_the_training_labels_only():
+    nd = prepare_data(tiny_config())
+    realised = float((nd.noisy_labels != nd.clean_labels).float().mean())
+    assert nd.noise.realised_rate == pytest.approx(realised)
+    assert 0.3 < realised < 0.5
+    assert nd.data.train_images.shape[1:] == (1, 16, 16)
+    clean = prepare_data(replace(tiny_config(), noise=NoiseConfig()))
+    assert torch.equal(clean.noisy_labels, clean.clean_labels) and clean.noise.realised_rate == 0.0
+
+
+@pytest.mark.slow
+def test_the_random_arm_alone_is_deterministic_and_trains_no_trust_model():
+    config = replace(tiny_config(), arms=("random",))
+    stages = []
+    first = run_experiment(config, progress=lambda stage, done, total: stages.append(stage))
+    second = run_experiment(config)
+    assert set(stages) == {"evaluate random"}  # no trust model, no distiller
+    assert first.trust_final is None and first.trust_history == []
+    assert first.arms["random"].evaluation == second.arms["random"].evaluation
+    assert torch.equal(first.arms["random"].synthetic.images, second.arms["random"].synthetic.images)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    config = tiny_config()
+    stages = []
+    result = run_experiment(config, out_dir=out_dir, progress=lambda stage, done, total: stages.append(stage))
+    return config, result, out_dir, stages
+
+
+@pytest.mark.slow
+def test_results_file_has_the_stable_format(finished):
+    config, result, out_dir, stages = finished
+    payload = json.loads(json.dumps(result.to_json(command=["python", "-m", "tad"])))
+    assert payload["format"] == RESULTS_FORMAT
+    assert {"name", "package_version", "command", "machine", "config", "noise", "trust"} <= set(payload)
+    assert from_dict(ExperimentConfig, payload["config"]) == config
+    assert payload["noise"]["kind"] == "pairflip" and 0.3 < payload["noise"]["realised_rate"] < 0.5
+    final = payload["trust"]["final"]
+    assert 0.0 <= final["precision"] <= 1.0 and 0.0 <= final["recall"] <= 1.0
+    assert len(payload["trust"]["history"]) == config.expert.epochs
+    assert list(payload["arms"]) == list(ARMS)
+    for arm in ARMS:
+        entry = payload["arms"][arm]
+        assert len(entry["accs"]) == config.eval.num_eval
+        assert all(0.0 <= acc <= 100.0 for acc in entry["accs"])
+        assert entry["acc_mean"] == pytest.approx(sum(entry["accs"]) / len(entry["accs"]))
+        assert entry["acc_std"] >= 0.0
+        assert entry["distill_seconds"] >= 0.0 and entry["eval_seconds"] > 0.0
+        assert result.arms[arm].synthetic.images.shape == (10 * config.ipc, 1, 16, 16)
+    assert payload["wall_time_s"] > 0.0
+    assert {"DM vanilla", "DM tad", "DM clean", *(f"evaluate {arm}" for arm in ARMS)} <= set(stages)
+    # the trust model (whatever its stage is called) reports before DM draws from its trusted space
+    assert stages.index("DM tad") > max(i for i, s in enumerate(stages) if not s.startswith(("DM", "eval")))
+    saved = {p.name for p in (out_dir / "state").iterdir()}
+    assert {"arm-clean.pt", "arm-random.pt", "arm-tad.pt", "arm-vanilla.pt", "trust.pt"} <= saved
+    assert not [p for p in out_dir.rglob("*") if p.name.endswith(".tmp")]
+
+
+@pytest.mark.slow
+def test_tad_diverts_the_clean_arm_and_vanilla_to_different_pools(finished):
+    _, result, _, _ = finished
+    final = result.trust_final
+    noisy_precision = 1.0 - result.noise.realised_rate
+    assert final["trusted_size"] < len(result.dataset.train_labels)
+    images = {arm: result.arms[arm].synthetic.images for arm in ARMS}
+    assert not torch.equal(images["vanilla"], images["tad"])
+    assert not torch.equal(images["vanilla"], images["clean"])
+    assert final["precision"] > noisy_precision - 0.05  # four epochs: no worse than the noisy labels
+
+
+@pytest.mark.slow
+def test_a_rerun_resumes_every_stage_from_its_checkpoint(finished, monkeypatch):
+    config, result, out_dir, _ = finished
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a finished stage was recomputed")
+
+    for name in ("distill_dm", "init_from_real", "evaluate_synthetic"):
+        monkeypatch.setattr(tad.pipeline, name, refuse)
+    stages = []
+    again = run_experiment(config, out_dir=out_dir, progress=lambda stage, done, total: stages.append(stage))
+    assert stages == []  # neither the trust model nor any arm ran again
+    assert again.trust_final == result.trust_final
+    assert again.trust_history == result.trust_history
+    for arm in ARMS:
+        assert again.arms[arm].evaluation == result.arms[arm].evaluation
+        assert torch.equal(again.arms[arm].synthetic.images, result.arms[arm].synthetic.images)
+    renamed = replace(config, name="another-name", arms=("clean", "random"))
+    partial = run_experiment(renamed, out_dir=out_dir)
+    assert partial.arms["clean"].evaluation == result.arms["clean"].evaluation
+
+
+@pytest.mark.slow
+def test_a_different_configuration_in_the_same_folder_is_refused(finished):
+    config, _, out_dir, _ = finished
+    changed = replace(config, dm=replace(config.dm, iterations=6))
+    with pytest.raises(ValueError, match=r"config\.dm\.iterations: saved 5, expected 6.*delete it"):
+        run_experiment(changed, out_dir=out_dir)
+    reseeded = replace(config, arms=("random",), seed=1)
+    with pytest.raises(ValueError, match=r"config\.seed: saved 0, expected 1"):
+        run_experiment(reseeded, out_dir=out_dir)
