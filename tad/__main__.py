@@ -43,7 +43,62 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_run_options(run)
+    rep = sub.add_parser(
+        "reproduce",
+        help="run a grid of settings into a results file",
+        description=REPRODUCE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_grid_options(rep)
+    rep.add_argument(
+        "--grid", default="main", help="main, ablations, high-noise or all (default: %(default)s)"
+    )
+    rep.add_argument("--only", default=None, help="run only these settings, e.g. symmetric-40,cifar10n-rand1")
+    rep.add_argument("--variant", default=None, help="run only this ablation variant (default: all)")
+    sel = sub.add_parser(
+        "select",
+        help="choose TAD's hyper-parameters on a noisy validation split",
+        description=SELECT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_grid_options(sel)
+    sel.add_argument(
+        "--settings",
+        default="symmetric-40,asymmetric-40",
+        help="noise settings to average over (default: %(default)s)",
+    )
+    sel.add_argument(
+        "--validation-fraction", type=float, default=0.1, help="held-out share (default: %(default)s)"
+    )
     return parser
+
+
+REPRODUCE_HELP = """Run a grid of noise settings (random, vanilla, TAD and clean arms) and append one JSON
+line per finished setting to a results file; settings already in the file are skipped.
+
+Example:
+  python -m tad reproduce --preset cifar10-cpu --data-root ../shared/data/cifar10 --grid main
+"""
+
+SELECT_HELP = """Choose TAD's hyper-parameters on a validation split carved from the training set with the
+NOISY labels (the test set is never used), and write the scores of every candidate.
+
+Example:
+  python -m tad select --preset cifar10-cpu --data-root ../shared/data/cifar10
+"""
+
+
+def _add_grid_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="cifar10-cpu", help="compute scale (default: %(default)s)")
+    p.add_argument("--data-root", default=None, help="folder holding the dataset (default: none)")
+    p.add_argument("--methods", default="dm,datm", help="base distillers (default: %(default)s)")
+    p.add_argument("--ipc", type=int, default=None, help="synthetic images per class (default: the preset's)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of everything but the noise (default: %(default)s)"
+    )
+    p.add_argument("--results", default=None, help="results file (default: results/<preset>-<grid>.jsonl)")
+    p.add_argument("--out", default="runs", help="folder for runs and experts (default: %(default)s)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps (default: %(default)s)")
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -275,17 +330,125 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
+def _grid_base(args: argparse.Namespace):
+    from tad.presets import get_preset
+
+    base = get_preset(args.preset)
+    data = replace(base.data, data_root=args.data_root or base.data.data_root)
+    base = replace(base, data=data, seed=args.seed, ipc=args.ipc or base.ipc)
+    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    for method in methods:
+        if method not in ("dm", "mtt", "datm"):
+            raise ValueError(f"unknown method {method!r}; choose from dm, mtt, datm.")
+    return base, methods
+
+
+def _selected_jobs(args: argparse.Namespace, grid: str, methods: tuple[str, ...]) -> list:
+    from tad.reproduce import grid_jobs
+
+    jobs = grid_jobs(grid, methods)
+    if args.only:
+        wanted = {s.strip() for s in args.only.split(",")}
+        jobs = [j for j in jobs if j.setting in wanted]
+    if args.variant:
+        jobs = [j for j in jobs if j.variant == args.variant]
+    return jobs
+
+
+def cmd_reproduce(args: argparse.Namespace, argv: list[str]) -> int:
+    from tad.checks import check_experiment
+
+    base, methods = _grid_base(args)
+    grids = ("main", "ablations", "high-noise") if args.grid == "all" else (args.grid,)
+    plan = {grid: _selected_jobs(args, grid, methods) for grid in grids}
+    for job in (j for jobs in plan.values() for j in jobs):
+        check_experiment(job.config(base))  # every job is valid before the first one starts
+    from tad.device import resolve_device
+    from tad.pipeline import run_experiment
+    from tad.reproduce import run_grid
+
+    device = resolve_device(args.device)
+    command = ["python", "-m", "tad", *argv]
+
+    def run_one(config) -> dict:
+        print(f"-- {config.name}", flush=True)
+        result = run_experiment(
+            config, device=device, out_dir=Path(args.out) / config.name, progress=StageBars()
+        )
+        return result.to_json(command=command)
+
+    def report(row: dict) -> None:
+        accs = ", ".join(f"{a} {r['acc_mean']:.1f}±{r['acc_std']:.1f}" for a, r in row["arms"].items())
+        print(
+            f"   {row['method']} {row['setting']} {row['variant']}: {accs} ({row['wall_time_s']:.0f} s)",
+            flush=True,
+        )
+
+    for grid, jobs in plan.items():
+        path = args.results or f"results/{args.preset}-{grid}.jsonl"
+        count = run_grid(base, args.preset, jobs, path, run=run_one, command=command, on_row=report)
+        print(f"{grid}: {count} new row(s) in {path}")
+    return 0
+
+
+def cmd_select(args: argparse.Namespace, argv: list[str]) -> int:
+    from tad.checks import check_experiment
+    from tad.reproduce import MAIN_SETTINGS, Job
+
+    base, _ = _grid_base(args)
+    wanted = [s.strip() for s in args.settings.split(",") if s.strip()]
+    settings = {Job("main", "dm", n).setting: n for n in MAIN_SETTINGS}
+    unknown = [w for w in wanted if w not in settings]
+    if unknown:
+        raise ValueError(f"unknown setting(s) {unknown}; choose from {', '.join(settings)}.")
+    if not 0.0 < args.validation_fraction < 0.5:
+        raise ValueError("--validation-fraction must lie in (0, 0.5).")
+    for w in wanted:
+        check_experiment(replace(base, noise=settings[w]))
+    from tad.checkpoint import atomic_write_text
+    from tad.device import resolve_device
+    from tad.pipeline import prepare_data
+    from tad.selection import CANDIDATES, score_candidate, to_json, validation_split
+
+    device = resolve_device(args.device)
+    scores = {}
+    for w in wanted:
+        config = replace(base, noise=settings[w])
+        nd = prepare_data(config)
+        held = validation_split(nd.noisy_labels, args.validation_fraction, config.seed)
+        scores[w] = []
+        for name, candidate in CANDIDATES.items():
+            score = score_candidate(
+                name, candidate, config, nd.data.train_images, nd.noisy_labels, nd.clean_labels, held, device
+            )
+            scores[w].append(score)
+            print(
+                f"{w:<16} {name:<22} noisy-val {score.noisy_val_accuracy:5.1f}%  "
+                f"(clean-val {score.clean_val_accuracy:5.1f}%, reported only)",
+                flush=True,
+            )
+    payload = to_json(scores, base, args.validation_fraction)
+    payload["command"] = ["python", "-m", "tad", *argv]
+    path = Path(args.results or f"results/{args.preset}-selection.json")
+    atomic_write_text(json.dumps(payload, indent=1), path)
+    print(f"chosen: {payload['chosen']}; written to {path}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "reproduce": cmd_reproduce, "select": cmd_select}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["run", *argv]
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    if args.command != "run":
+    if args.command not in COMMANDS:
         build_parser().print_help()
         return 2
     try:
-        return cmd_run(args, argv)
+        return COMMANDS[args.command](args, argv)
     except ValueError as err:
         sys.stderr.write(f"tad: error: {err}\n")
         return 2

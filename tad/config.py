@@ -18,6 +18,7 @@ NormName = Literal["instancenorm", "batchnorm", "layernorm", "groupnorm", "none"
 ThresholdMode = Literal["flexmatch", "classmean", "global"]
 ReliabilityMode = Literal["both", "mahalanobis", "cosine"]
 TrustSchedule = Literal["dynamic", "static"]
+Scoring = Literal["pass", "online"]
 Method = Literal["dm", "mtt", "datm"]
 Arm = Literal["random", "vanilla", "tad", "clean"]
 PixInit = Literal["real", "predicted_correctly", "noise"]
@@ -160,6 +161,7 @@ class TrustConfig:
 
     enabled: bool = True  # False gives the vanilla baseline: no division at all
     schedule: TrustSchedule = "dynamic"  # "static": one division after plain training (two-stage)
+    scoring: Scoring = "pass"  # "pass": an evaluation pass per division; "online": reuse the training pass
     warmup_fraction: float = 0.4  # share of the expert's epochs trained plainly before the first division
     classwise_gmm: bool = True
     threshold: ThresholdMode = "flexmatch"
@@ -176,6 +178,7 @@ class TrustConfig:
     def __post_init__(self) -> None:
         _one_of(self.schedule, TrustSchedule, "trust schedule")
         _one_of(self.threshold, ThresholdMode, "threshold mode")
+        _one_of(self.scoring, Scoring, "scoring mode")
         _fraction(self, "tau", "tau_min", "tau_max", "min_trusted_fraction")
         _fraction(self, "warmup_fraction", closed=False)
         _fraction(self, "loss_ema", closed=False)
@@ -273,7 +276,7 @@ class TMConfig:
 
     @property
     def snapshots_needed(self) -> int:
-        """Expert epochs a trajectory must have: the last start epoch plus ``expert_epochs``."""
+        """How many expert epochs a trajectory must have (the last start epoch plus ``expert_epochs``)."""
         return self.max_start_epoch - 1 + self.expert_epochs
 
     def as_mtt(self) -> TMConfig:

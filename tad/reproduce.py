@@ -1,0 +1,198 @@
+"""Grids of experiments whose results are data: one JSON line per finished setting.
+
+``python -m tad reproduce --preset cifar10-cpu --grid main`` runs every setting of
+the grid that its results file does not hold yet, and appends each finished one as
+a line: the setting, the command, the seed, the package version, the machine, the
+wall time and the accuracies of every arm. The book's results page reads that file.
+
+Grids (tad-method.md §4 lists the ablations the paper probably has):
+
+* ``main``: clean; symmetric 20/40/60%; asymmetric 20/40%; CIFAR-10N aggre and rand1;
+* ``ablations``: symmetric and asymmetric 40%, TAD arm only, one variant at a time;
+* ``high-noise``: symmetric 80%, vanilla against TAD.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from tad import __version__
+from tad.config import ExperimentConfig, NoiseConfig, to_dict
+
+log = logging.getLogger(__name__)
+
+MAIN_SETTINGS: tuple[NoiseConfig, ...] = (
+    NoiseConfig(kind="clean"),
+    NoiseConfig(kind="symmetric", rate=0.2),
+    NoiseConfig(kind="symmetric", rate=0.4),
+    NoiseConfig(kind="symmetric", rate=0.6),
+    NoiseConfig(kind="asymmetric", rate=0.2),
+    NoiseConfig(kind="asymmetric", rate=0.4),
+    NoiseConfig(kind="real", real_labels="aggre"),
+    NoiseConfig(kind="real", real_labels="rand1"),
+)
+ABLATION_SETTINGS = (NoiseConfig(kind="symmetric", rate=0.4), NoiseConfig(kind="asymmetric", rate=0.4))
+HIGH_NOISE_SETTINGS = (NoiseConfig(kind="symmetric", rate=0.8),)
+
+
+def _variant(
+    trust: dict | None = None, recalib: dict | None = None
+) -> Callable[[ExperimentConfig], ExperimentConfig]:
+    def apply(config: ExperimentConfig) -> ExperimentConfig:
+        return replace(
+            config,
+            trust=replace(config.trust, **(trust or {})),
+            recalib=replace(config.recalib, **(recalib or {})),
+        )
+
+    return apply
+
+
+# Each ablation changes TAD in one respect; "full" is the main grid's TAD arm.
+ABLATIONS: dict[str, Callable[[ExperimentConfig], ExperimentConfig]] = {
+    "two-stage": _variant({"schedule": "static"}, {"enabled": False}),
+    "outer-only": _variant({"lambda_cons": 0.0}, {"enabled": False}),
+    "outer+consistency": _variant(None, {"enabled": False}),
+    "global-threshold": _variant({"threshold": "global"}),
+    "mahalanobis-only": _variant(None, {"reliability": "mahalanobis"}),
+    "cosine-only": _variant(None, {"reliability": "cosine"}),
+}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One row of a grid: a noise setting, a base method and (for ablations) a TAD variant."""
+
+    grid: str
+    method: str
+    noise: NoiseConfig
+    variant: str = "full"
+    arms: tuple[str, ...] = ("random", "vanilla", "tad", "clean")
+
+    @property
+    def setting(self) -> str:
+        n = self.noise
+        if n.kind == "clean":
+            return "clean"
+        if n.kind == "real":
+            return f"cifar10n-{n.real_labels}"
+        return f"{n.kind}-{round(100 * n.rate)}"
+
+    def key(self, preset: str, ipc: int, seed: int) -> str:
+        return f"{preset}|{self.grid}|{self.method}|{self.setting}|{self.variant}|ipc{ipc}|seed{seed}"
+
+    def config(self, base: ExperimentConfig) -> ExperimentConfig:
+        config = replace(base, method=self.method, noise=self.noise, arms=self.arms)  # type: ignore[arg-type]
+        if self.variant != "full":
+            config = ABLATIONS[self.variant](config)
+        name = (
+            f"{base.name}-{self.grid}-{self.method}-{self.setting}-{self.variant}-ipc{base.ipc}-s{base.seed}"
+        )
+        return replace(config, name=name)
+
+
+def grid_jobs(grid: str, methods: tuple[str, ...]) -> list[Job]:
+    """The jobs of ``grid`` for each base method, in the order they run."""
+    jobs: list[Job] = []
+    for method in methods:
+        if grid == "main":
+            for noise in MAIN_SETTINGS:
+                arms = ("random", "vanilla", "tad") if noise.kind == "clean" else Job.arms
+                jobs.append(Job("main", method, noise, arms=arms))
+        elif grid == "ablations":
+            jobs += [Job("ablations", method, n, v, ("tad",)) for n in ABLATION_SETTINGS for v in ABLATIONS]
+        elif grid == "high-noise":
+            jobs += [Job("high-noise", method, n, arms=("vanilla", "tad")) for n in HIGH_NOISE_SETTINGS]
+        else:
+            raise ValueError(f"unknown grid {grid!r}; choose from main, ablations, high-noise.")
+    return jobs
+
+
+def read_results(path: str | Path) -> list[dict]:
+    """Every line of a results file (an absent file holds none)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def append_result(path: str | Path, row: dict) -> None:
+    """Append one JSON line; a single write of a complete line, flushed to disk."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write(json.dumps(row) + "\n")
+        f.flush()
+
+
+def result_row(job: Job, key: str, preset: str, result_json: dict, command: list[str], wall: float) -> dict:
+    """The results-file line of one finished job."""
+    return {
+        "key": key,
+        "grid": job.grid,
+        "method": job.method,
+        "setting": job.setting,
+        "variant": job.variant,
+        "noise": to_dict(job.noise),
+        "realised_noise_rate": result_json["noise"]["realised_rate"],
+        "ipc": result_json["config"]["ipc"],
+        "seed": result_json["config"]["seed"],
+        "preset": preset,
+        "package_version": __version__,
+        "command": command,
+        "machine": result_json["machine"],
+        "wall_time_s": wall,
+        "trust": {"final": result_json["trust"]["final"], "history": result_json["trust"]["history"]},
+        "arms": result_json["arms"],
+        "config": result_json["config"],
+    }
+
+
+def pending(jobs: list[Job], done: set[str], preset: str, ipc: int, seed: int) -> Iterator[tuple[Job, str]]:
+    for job in jobs:
+        key = job.key(preset, ipc, seed)
+        if key in done:
+            log.info("skipping %s: already in the results file", key)
+            continue
+        yield job, key
+
+
+def run_grid(
+    base: ExperimentConfig,
+    preset: str,
+    jobs: list[Job],
+    results_path: str | Path,
+    *,
+    run: Callable[[ExperimentConfig], dict],
+    command: list[str],
+    on_row: Callable[[dict], None] | None = None,
+) -> int:
+    """Run the jobs missing from ``results_path``; ``run`` maps a config to its results JSON."""
+    done = {row["key"] for row in read_results(results_path)}
+    count = 0
+    for job, key in pending(jobs, done, preset, base.ipc, base.seed):
+        start = time.perf_counter()
+        result_json = run(job.config(base))
+        row = result_row(job, key, preset, result_json, command, time.perf_counter() - start)
+        append_result(results_path, row)
+        count += 1
+        if on_row is not None:
+            on_row(row)
+    return count
+
+
+__all__ = [
+    "ABLATIONS",
+    "MAIN_SETTINGS",
+    "Job",
+    "append_result",
+    "grid_jobs",
+    "read_results",
+    "result_row",
+    "run_grid",
+]
