@@ -129,7 +129,7 @@ def _make_optimizer(model: torch.nn.Module, config: ExpertConfig) -> torch.optim
     )
 
 
-def _outer_inner(
+def outer_inner_step(
     model: torch.nn.Module,
     images: Tensor,
     noisy_labels: Tensor,
@@ -217,7 +217,7 @@ def train_expert(
     for epoch in range(first, expert.epochs):
         t0 = time.perf_counter()
         if dynamic and epoch >= warmup:
-            state, targets = _outer_inner(
+            state, targets = outer_inner_step(
                 net,
                 images,
                 noisy_labels,
@@ -297,7 +297,7 @@ def _final_division(
             scores.losses, noisy_labels, no_recalls, num_classes, config=trust, seed=child_seed(generator)
         )
         return TrustState(split=split)
-    state, _ = _outer_inner(
+    state, _ = outer_inner_step(
         net,
         images,
         noisy_labels,
@@ -311,4 +311,4 @@ def _final_division(
     return state
 
 
-__all__ = ["ExpertProgress", "ExpertRun", "ScoreRecorder", "train_epoch", "train_expert"]
+__all__ = ["ExpertProgress", "ExpertRun", "ScoreRecorder", "outer_inner_step", "train_epoch", "train_expert"]

@@ -1,0 +1,174 @@
+"""TAD's cost per expert epoch and per DM iteration, as ratios to the vanilla step measured in the same run.
+
+    python benchmarks/overhead.py --data-root ../shared/data/cifar10 --out benchmarks/results/overhead.json
+
+Vanilla and trust-aware epochs alternate (A, B, A, B, ...) on the same data and network, so that slow
+drifts of the machine hit both alike; each ratio is the median over the repeats. Both scoring modes of
+the outer loop are timed: ``pass`` (an evaluation pass per division, the default) and ``online``
+(the division reads the training pass's own losses and features).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from tad.config import NoiseConfig
+from tad.distill.base import class_pools, sample_from_pool
+from tad.distill.dm import dm_step_loss
+from tad.diversion import TrustState
+from tad.experts import ScoreRecorder, outer_inner_step, train_epoch
+from tad.models import build_model
+from tad.pipeline import prepare_data
+from tad.presets import get_preset
+from tad.trust import everyone_trusted
+
+
+def time_expert_epochs(config, nd, repeats: int) -> dict:
+    """Seconds of a vanilla epoch and of a TAD epoch (trust step + training) in each scoring mode."""
+    images, noisy = nd.data.train_images, nd.noisy_labels
+    k = nd.data.num_classes
+    gen = torch.Generator().manual_seed(0)
+    net = build_model(
+        config.model, channels=images.shape[1], num_classes=k, image_size=images.shape[-1], generator=gen
+    )
+    opt = torch.optim.SGD(net.parameters(), lr=config.expert.lr)
+    train_epoch(
+        net, opt, images, noisy, batch_size=config.expert.batch_size, generator=gen, augment=config.augment
+    )
+    timings: dict[str, list[float]] = {"vanilla": [], "tad-pass": [], "tad-online": []}
+    for _ in range(repeats):
+        t = time.perf_counter()
+        train_epoch(
+            net,
+            opt,
+            images,
+            noisy,
+            batch_size=config.expert.batch_size,
+            generator=gen,
+            augment=config.augment,
+        )
+        timings["vanilla"].append(time.perf_counter() - t)
+        for mode in ("pass", "online"):
+            trust = replace(config.trust, scoring=mode)
+            state = TrustState(split=everyone_trusted(noisy, k))
+            recorder = ScoreRecorder(len(noisy))
+            if mode == "online":  # the previous epoch's recording, as in a run
+                train_epoch(
+                    net,
+                    opt,
+                    images,
+                    noisy,
+                    batch_size=config.expert.batch_size,
+                    generator=gen,
+                    augment=config.augment,
+                    recorder=recorder,
+                )
+            t = time.perf_counter()
+            state, targets = outer_inner_step(
+                net,
+                images,
+                noisy,
+                state,
+                k,
+                trust=trust,
+                recalib=config.recalib,
+                seed=0,
+                recorded=recorder.scores() if mode == "online" else None,
+            )
+            train_epoch(
+                net,
+                opt,
+                images,
+                state.split.labels,
+                batch_size=config.expert.batch_size,
+                generator=gen,
+                augment=config.augment,
+                trusted=state.split.trusted,
+                targets=targets,
+                lambda_cons=trust.lambda_cons,
+                recorder=ScoreRecorder(len(noisy)) if mode == "online" else None,
+            )
+            timings[f"tad-{mode}"].append(time.perf_counter() - t)
+    return timings
+
+
+def time_dm_iterations(config, nd, repeats: int) -> dict:
+    """Seconds of one DM iteration drawing from all data (vanilla) or from a trusted pool (TAD)."""
+    images, noisy = nd.data.train_images, nd.noisy_labels
+    k, ipc = nd.data.num_classes, config.ipc
+    gen = torch.Generator().manual_seed(0)
+    pool = torch.rand(len(noisy), generator=gen) < 0.7
+    syn = images[: k * ipc].clone().requires_grad_(True)
+    timings: dict[str, list[float]] = {"vanilla": [], "tad": []}
+    pools = {"vanilla": class_pools(noisy, torch.ones_like(pool), k), "tad": class_pools(noisy, pool, k)}
+    for _ in range(repeats):
+        for arm in ("vanilla", "tad"):
+            t = time.perf_counter()
+            net = build_model(
+                config.model,
+                channels=images.shape[1],
+                num_classes=k,
+                image_size=images.shape[-1],
+                generator=gen,
+            )
+            for p in net.parameters():
+                p.requires_grad_(False)
+            real = [images[sample_from_pool(p, config.dm.batch_real, gen)] for p in pools[arm]]
+            dm_step_loss(net, real, list(syn.split(ipc)), config.augment, gen).backward()
+            timings[arm].append(time.perf_counter() - t)
+    return timings
+
+
+def ratios(timings: dict, baseline: str) -> dict:
+    base = statistics.median(timings[baseline])
+    return {
+        name: {"median_s": statistics.median(v), "ratio": statistics.median(v) / base, "runs": v}
+        for name, v in timings.items()
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--preset", default="cifar10-cpu")
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", default="benchmarks/results/overhead.json")
+    args = parser.parse_args()
+    config = get_preset(args.preset)
+    config = replace(
+        config,
+        data=replace(config.data, data_root=args.data_root or config.data.data_root),
+        noise=NoiseConfig(kind="symmetric", rate=0.4),
+    )
+    nd = prepare_data(config)
+    epochs = ratios(time_expert_epochs(config, nd, args.repeats), "vanilla")
+    dm = ratios(time_dm_iterations(config, nd, 3 * args.repeats), "vanilla")
+    out = {
+        "preset": args.preset,
+        "train_images": len(nd.noisy_labels),
+        "width": config.model.width,
+        "machine": {"platform": platform.platform(), "threads": torch.get_num_threads()},
+        "expert_epoch": epochs,
+        "dm_iteration": dm,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=1))
+    for name, r in {
+        **{f"epoch {k}": v for k, v in epochs.items()},
+        **{f"DM {k}": v for k, v in dm.items()},
+    }.items():
+        print(f"{name:<18} {r['median_s']:7.3f} s   ratio {r['ratio']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
