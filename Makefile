@@ -5,6 +5,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
+# Notebook parameters for `make book` (notebooks/profiles.yml): ci (small, CPU) or full (CIFAR-10).
+PROFILE ?= ci
 
 .PHONY: demo test test-fast lint book clean
 
@@ -24,8 +26,12 @@ test-fast: $(VENV)/.installed
 	$(PY) -m pytest -q -m "not slow and not notebooks"
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check tad tests
-	$(VENV)/bin/ruff format --check tad tests
+	$(VENV)/bin/ruff check tad tests notebooks scripts
+	$(VENV)/bin/ruff format --check tad tests notebooks scripts
+
+# Execute the notebooks with papermill (profile $(PROFILE)), then build the book into _build/html.
+book: $(VENV)/.installed
+	$(PY) scripts/build_book.py --profile $(PROFILE)
 
 clean:
 	rm -rf _build runs .pytest_cache

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
 from tad.trust import MixtureFit
@@ -131,7 +132,7 @@ def per_class_rate_bars(rates: dict[str, np.ndarray], class_names: Sequence[str]
     sns.barplot(data=data, x="class", y="noise rate", hue="noise", ax=ax, palette="deep")
     ax.set_xlabel("clean class")
     ax.tick_params(axis="x", labelsize=7, rotation=30)
-    ax.legend(fontsize=7, title=None)
+    ax.legend(fontsize=7, title=None, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig
 
@@ -203,7 +204,7 @@ def trusted_space_plot(history: list[dict]) -> Figure:
     """Per epoch, the share of samples that are trusted with a right label, trusted with a wrong
     label, and untrusted (stacked to 1), with the share of recalled samples as a line.
 
-    ``history`` is :attr:`tad.experts.ExpertRun.history` of a run given clean labels (for precision).
+    ``history`` is the ``history`` of a :class:`tad.experts.ExpertRun` trained with clean labels given.
     """
     epochs = np.array([h["epoch"] for h in history])
     fraction = np.array([h["trusted_fraction"] for h in history])
@@ -223,6 +224,7 @@ def trusted_space_plot(history: list[dict]) -> Figure:
     recalled = np.array([h["recalled_size"] for h in history]) / total
     ax.plot(epochs, recalled, color="k", marker=".", label="recalled (pseudo-labelled)")
     ax.set_xlim(epochs.min(), epochs.max())
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylim(0, 1)
     ax.set_xlabel("epoch")
     ax.set_ylabel("share of the training set")
@@ -287,15 +289,22 @@ def feature_projection(
     recalled = np.zeros_like(trusted) if recalled is None else recalled
     rest = ~trusted & ~recalled
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
-    ax.scatter(*points[rest].T, s=6, color=UNTRUSTED_COLOUR, label="untrusted")
-    ax.scatter(*points[trusted].T, s=6, c=palette[labels[trusted]], alpha=0.6, label="trusted")
-    ax.scatter(*points[recalled].T, s=24, c=palette[labels[recalled]], marker="x", label="recalled")
+    ax.scatter(*points[rest].T, s=6, color=UNTRUSTED_COLOUR)
+    ax.scatter(*points[trusted].T, s=6, c=palette[labels[trusted]], alpha=0.6)
+    ax.scatter(*points[recalled].T, s=24, c=palette[labels[recalled]], marker="x")
     ax.scatter(*anchors.T, s=180, marker="*", c=palette, edgecolors="k", linewidths=0.8, zorder=3)
     for c, (x, y) in enumerate(anchors):
         ax.annotate(class_names[c], (x, y), xytext=(5, 5), textcoords="offset points", fontsize=8)
     ax.set_xlabel("component 1")
     ax.set_ylabel("component 2")
-    ax.legend(fontsize=8, loc="best")
+    # Legend entries in neutral colours: the point colours themselves encode the class.
+    handles = [
+        plt.Line2D([], [], ls="", marker="o", ms=3, color=UNTRUSTED_COLOUR, label="untrusted"),
+        plt.Line2D([], [], ls="", marker="o", ms=3, color="#525252", label="trusted (class colour)"),
+        plt.Line2D([], [], ls="", marker="x", ms=5, color="#525252", label="recalled (pseudo-label colour)"),
+        plt.Line2D([], [], ls="", marker="*", ms=10, color="w", markeredgecolor="k", label="class anchor"),
+    ]
+    ax.legend(handles=handles, fontsize=7, loc="best")
     fig.tight_layout()
     return fig
 

@@ -1,0 +1,35 @@
+"""The book's sources: the API page covers the package, and the configuration keeps its guards."""
+
+from __future__ import annotations
+
+import pkgutil
+import re
+from pathlib import Path
+
+import yaml
+
+import tad
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_api_page_documents_every_module():
+    modules = {"tad"} | {m.name for m in pkgutil.walk_packages(tad.__path__, prefix="tad.")}
+    documented = set(re.findall(r"^\.\. automodule:: (\S+)$", (ROOT / "book" / "api.md").read_text(), re.M))
+    assert modules - documented == set(), "add these modules to book/api.md"
+    assert documented - modules == set(), "book/api.md documents modules that do not exist"
+
+
+def test_the_config_excludes_everything_that_is_not_a_book_source():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["only_build_toc_files"] is True
+    assert {".venv", "tad", "tests", "scripts", "runs", "_build"} <= set(config["exclude_patterns"])
+    assert config["execute"]["execute_notebooks"] == "off"  # papermill executes, the book renders
+    assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+
+
+def test_every_toc_entry_exists():
+    toc = (ROOT / "_toc.yml").read_text()
+    for name in re.findall(r"file: (\S+)", toc):
+        suffix = ".ipynb" if name.startswith("notebooks/") else ".md"
+        assert (ROOT / f"{name}{suffix}").is_file(), f"_toc.yml lists {name}, which has no {suffix} file"

@@ -1,0 +1,147 @@
+"""The notebooks: each runs with the ci profile and gives sensible numbers; each .ipynb matches its .py.
+
+Execution goes through ``scripts/build_book.py`` (papermill from the jupytext source, from the repository
+root), exactly as ``make book`` runs it. Every notebook writes its key numbers to
+``<out_dir>/<name>.json``, and the checks below read them: a notebook without a check fails.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import jupytext
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("build_book", ROOT / "scripts" / "build_book.py")
+build_book = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(build_book)
+
+SOURCES = build_book.notebook_sources()
+
+
+def check_01_noise(summary: dict) -> None:
+    noise = summary["noise"]
+    for kind in ("symmetric", "asymmetric", "pairflip"):
+        assert noise[kind]["realised_rate"] == pytest.approx(noise[kind]["expected_rate"], abs=0.04)
+    assert noise["symmetric"]["expected_rate"] == pytest.approx(0.4)
+    # Half the classes are flipped by the asymmetric maps of both CIFAR-10 and the digits.
+    assert noise["asymmetric"]["expected_rate"] == pytest.approx(0.2, abs=0.02)
+    assert sum(rate == 0.0 for rate in noise["asymmetric"]["per_class_rate"]) == 5
+    assert min(noise["pairflip"]["per_class_rate"]) > 0.25
+    real = [kind for kind in noise if kind.startswith("CIFAR-10N")]
+    if summary["dataset"] == "cifar10":
+        assert real == ["CIFAR-10N worse"]
+        assert 0.35 < noise[real[0]]["realised_rate"] < 0.45  # 40.2% on all 50,000 images
+    else:
+        assert not real
+
+
+def check_02_trust_division(summary: dict) -> None:
+    first, final = summary["first"], summary["final"]
+    assert final["precision"] > first["precision"] > summary["noisy_precision"] + 0.1
+    assert final["recall"] > 0.8
+    assert final["pseudo_label_accuracy"] > 0.9
+    history = summary["history"]
+    warmup = summary["warmup_epochs"]
+    assert all(h["trusted_fraction"] == 1.0 for h in history[:warmup])
+    divided = history[warmup]["trusted_fraction"]
+    assert divided < 1.0 and history[-1]["trusted_fraction"] > divided  # the trusted space grows back
+    assert all(0.3 - 1e-6 <= tau <= 0.5 + 1e-6 for tau in summary["thresholds"])  # [τ_min, τ]
+
+
+def check_03_recalibration(summary: dict) -> None:
+    assert summary["mean_reliability_right"] > summary["mean_reliability_wrong"] + 0.1
+    assert summary["accuracy_at_gamma"] > 0.9 > summary["observed_label_accuracy_untrusted"]
+    assert 0 < summary["recalled_this_step"] <= summary["cap"]
+    assert summary["recalled_accuracy"] > 0.9
+    sweep = summary["sweep"]
+    assert sweep["recalled"] == sorted(sweep["recalled"], reverse=True)  # a higher γ recalls fewer
+    accuracies = [a for a in sweep["accuracy"] if not math.isnan(a)]
+    assert accuracies[-1] >= accuracies[0]
+
+
+CHECKS = {
+    "01_noise": check_01_noise,
+    "02_trust_division": check_02_trust_division,
+    "03_recalibration": check_03_recalibration,
+}
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_notebook_runs_with_the_ci_profile(source, tmp_path, monkeypatch):
+    assert source.stem in CHECKS, f"add a check of {source.stem}'s JSON summary to this file"
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend, as in the book
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    params = {**build_book.load_profile("ci").get(source.stem, {}), "out_dir": str(tmp_path)}
+    build_book.execute(source, tmp_path / f"{source.stem}.ipynb", params, timeout=600)
+    executed = jupytext.read(tmp_path / f"{source.stem}.ipynb")
+    images = [o for c in executed.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert images, "the executed notebook carries no figure"
+    CHECKS[source.stem](json.loads((tmp_path / f"{source.stem}.json").read_text()))
+
+
+def cells(notebook) -> list[tuple[str, str]]:
+    return [(cell.cell_type, cell.source) for cell in notebook.cells]
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_paired_ipynb_matches_its_source_and_has_no_outputs(source):
+    paired = source.with_suffix(".ipynb")
+    assert paired.is_file(), f"create the pair with: jupytext --sync {source.relative_to(ROOT)}"
+    notebook = jupytext.read(paired)
+    assert cells(notebook) == cells(jupytext.read(source)), f"run: jupytext --sync {source.relative_to(ROOT)}"
+    assert notebook.metadata["kernelspec"]["name"] == "python3"
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"strip the outputs of {paired.name}"
+
+
+def parameter_names(source: Path) -> set[str]:
+    """Names assigned in the notebook's cell tagged ``parameters``."""
+    notebook = jupytext.read(source)
+    tagged = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{source.name} needs exactly one cell tagged parameters"
+    tree = ast.parse(tagged[0].source)
+    return {target.id for node in tree.body if isinstance(node, ast.Assign) for target in node.targets}
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_every_notebook_installs_on_colab_and_has_small_parameters(source):
+    notebook = jupytext.read(source)
+    first_code = next(c for c in notebook.cells if c.cell_type == "code")
+    assert '"google.colab" in sys.modules' in first_code.source
+    assert "git+https://github.com/tad-companion/tad" in first_code.source
+    assert "out_dir" in parameter_names(source)
+
+
+def test_profiles_name_only_existing_notebooks_and_parameters():
+    stems = {source.stem: source for source in SOURCES}
+    for profile in ("ci", "full"):
+        for stem, params in build_book.load_profile(profile).items():
+            assert stem in stems, f"profile {profile} names an unknown notebook {stem}"
+            unknown = set(params) - parameter_names(stems[stem])
+            assert not unknown, f"profile {profile} sets {unknown}, which {stem} does not take"
+
+
+def test_path_if_exists_is_passed_only_when_the_path_exists(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "here").mkdir()
+    (tmp_path / "notebooks" / "profiles.yml").write_text(
+        "ci:\n  01_x:\n    a: {path_if_exists: here}\n    b: {path_if_exists: gone}\n    c: 3\n  02_y: {}\n"
+    )
+    assert build_book.load_profile("ci", root=tmp_path) == {"01_x": {"a": "here", "c": 3}, "02_y": {}}
+    with pytest.raises(SystemExit, match="unknown profile 'nope'"):
+        build_book.load_profile("nope", root=tmp_path)
+
+
+def test_the_book_lists_existing_notebooks():
+    listed = build_book.book_notebooks()
+    assert listed, "_toc.yml lists no notebook"
+    for source in listed:
+        assert source.is_file(), f"_toc.yml lists {source.relative_to(ROOT)}, which does not exist"
