@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from torch import Tensor
@@ -57,9 +58,12 @@ def synthetic_grid(
     return fig
 
 
-def accuracy_bars(arms: dict[str, dict], *, title: str = "") -> Figure:
-    """Mean ± std accuracy per arm, with each evaluation network as a dot."""
-    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+def accuracy_bars(arms: dict[str, dict], *, title: str = "", ax: Axes | None = None) -> Figure:
+    """Mean ± std accuracy per arm, with each evaluation network as a dot; draws on ``ax`` if given."""
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    else:
+        fig = ax.figure
     names = list(arms)
     means = [arms[a]["acc_mean"] for a in names]
     stds = [arms[a]["acc_std"] for a in names]

@@ -14,6 +14,7 @@ Grids (tad-method.md §4 lists the ablations the paper probably has):
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import time
@@ -122,12 +123,16 @@ def read_results(path: str | Path) -> list[dict]:
 
 
 def append_result(path: str | Path, row: dict) -> None:
-    """Append one JSON line; a single write of a complete line, flushed to disk."""
+    """Append one complete JSON line under an exclusive lock, so that parallel runs never interleave."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as f:
-        f.write(json.dumps(row) + "\n")
-        f.flush()
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def result_row(job: Job, key: str, preset: str, result_json: dict, command: list[str], wall: float) -> dict:

@@ -1,0 +1,104 @@
+"""The results tables of the book: built from results rows only."""
+
+import pytest
+
+from tad.results import (
+    ablation_table,
+    accuracy_table,
+    exact_accuracy_table,
+    grid_frame,
+    high_noise_table,
+    target_checks,
+    trust_table,
+)
+
+
+def arm(mean, std=1.0, exact=None):
+    out = {"acc_mean": mean, "acc_std": std, "accs": [mean - std, mean + std]}
+    if exact is not None:
+        out.update(exact_acc_mean=exact, exact_acc_std=0.5)
+    return out
+
+
+def row(method, setting, kind, rate, arms, variant="full"):
+    return {
+        "method": method,
+        "setting": setting,
+        "variant": variant,
+        "noise": {"kind": kind, "rate": rate},
+        "realised_noise_rate": rate / 2 if kind == "asymmetric" else rate,
+        "arms": arms,
+        "trust": {
+            "final": {
+                "trusted_fraction": 0.7,
+                "precision": 0.95,
+                "recall": 0.9,
+                "pseudo_label_accuracy": 0.8,
+            },
+            "history": [],
+        },
+    }
+
+
+MAIN = [
+    row(
+        "dm",
+        "symmetric-40",
+        "symmetric",
+        0.4,
+        {"random": arm(20), "vanilla": arm(40, exact=41), "tad": arm(42, exact=43), "clean": arm(45)},
+    ),
+    row("dm", "asymmetric-40", "asymmetric", 0.4, {"vanilla": arm(38), "tad": arm(40), "clean": arm(45)}),
+    row(
+        "datm",
+        "cifar10n-rand1",
+        "real",
+        0.0,
+        {"vanilla": arm(50, std=2.0), "tad": arm(48.5), "clean": arm(55)},
+    ),
+]
+
+
+def test_tables_hold_every_arm_and_setting_in_order():
+    frame = grid_frame(MAIN)
+    assert len(frame) == 4 + 3 + 3
+    table = accuracy_table(frame)
+    assert list(table.columns) == ["symmetric-40", "asymmetric-40", "cifar10n-rand1"]
+    assert table.loc[("DM", "tad"), "symmetric-40"] == "42.0 ± 1.0"
+    assert table.index.tolist()[:4] == [
+        ("DATM", "vanilla"),
+        ("DATM", "tad"),
+        ("DATM", "clean"),
+        ("DM", "random"),
+    ]
+    exact = exact_accuracy_table(frame)
+    assert exact.loc[("DM", "tad"), "symmetric-40"] == "43.0 ± 0.5"
+
+
+def test_target_checks_flag_misses():
+    checks = target_checks(grid_frame(MAIN))
+    assert checks.loc[("DM", "symmetric-40"), "met"] == "yes"
+    assert checks.loc[("DM", "asymmetric-40"), "met"] == "MISSED"  # +2 where the target is +3
+    assert checks.loc[("DATM", "cifar10n-rand1"), "met"] == "MISSED"  # TAD below vanilla
+    assert checks.loc[("DM", "asymmetric-40"), "TAD − vanilla"] == pytest.approx(2.0)
+
+
+def test_trust_ablation_and_high_noise_tables():
+    trust = trust_table(MAIN)
+    assert trust.loc["symmetric-40", "precision"] == 0.95
+    assert trust.loc["symmetric-40", "noisy labels right"] == pytest.approx(0.6)
+    ablations = [row("dm", "symmetric-40", "symmetric", 0.4, {"tad": arm(41)}, variant="two-stage")]
+    table = ablation_table(ablations, MAIN)
+    assert table.loc[("DM", "symmetric-40"), "two-stage"] == "41.0 ± 1.0"
+    assert table.loc[("DM", "symmetric-40"), "full"] == "42.0 ± 1.0"
+    assert ("DM", "asymmetric-40") not in table.index  # only settings that were ablated
+    high = high_noise_table(
+        [row("dm", "symmetric-80", "symmetric", 0.8, {"vanilla": arm(20), "tad": arm(25)})]
+    )
+    assert high.loc[("DM", "symmetric-80"), "tad"] == "25.0 ± 1.0"
+
+
+def test_empty_inputs_give_empty_tables():
+    frame = grid_frame([])
+    assert accuracy_table(frame).empty and exact_accuracy_table(frame).empty and target_checks(frame).empty
+    assert trust_table([]).empty and high_noise_table([]).empty
