@@ -162,7 +162,7 @@ class TrustConfig:
     enabled: bool = True  # False gives the vanilla baseline: no division at all
     schedule: TrustSchedule = "dynamic"  # "static": one division after plain training (two-stage)
     scoring: Scoring = "pass"  # "pass": an evaluation pass per division; "online": reuse the training pass
-    warmup_fraction: float = 0.4  # share of the expert's epochs trained plainly before the first division
+    warmup_fraction: float = 0.2  # share of the expert's epochs trained plainly before the first division
     classwise_gmm: bool = True
     threshold: ThresholdMode = "flexmatch"
     tau: float = 0.5
@@ -197,7 +197,7 @@ class RecalibConfig:
 
     enabled: bool = True
     reliability: ReliabilityMode = "both"
-    gamma: float = 0.8  # reliability a sample needs to be recalled
+    gamma: float = 0.9  # reliability a sample needs to be recalled
     temperature: float = 1.0  # of the softmax over negative Mahalanobis distances
     shrinkage: float = 0.1  # covariance pulled towards a scaled identity
     normalise_features: bool = True

@@ -65,7 +65,7 @@ _CIFAR10_CPU = ExperimentConfig(
     data=DataConfig(dataset="cifar10", train_per_class=500),
     model=ModelConfig(width=32, depth=3),
     expert=ExpertConfig(num_experts=2, epochs=15, lr=0.1, momentum=0.0, batch_size=256),
-    dm=DMConfig(iterations=200, lr_img=1.0, batch_real=32),
+    dm=DMConfig(iterations=150, lr_img=1.0, batch_real=32),
     tm=TMConfig(
         iterations=80,
         syn_steps=4,
@@ -84,7 +84,7 @@ _CIFAR10_CPU = ExperimentConfig(
         pix_init="predicted_correctly",
         checkpoint_every=20,
     ),
-    eval=EvalConfig(num_eval=3, epochs=150, batch_size=256),
+    eval=EvalConfig(num_eval=3, epochs=120, batch_size=256),
 )
 
 

@@ -137,3 +137,33 @@ def test_a_different_configuration_in_the_same_folder_is_refused(finished):
     reseeded = replace(config, arms=("random",), seed=1)
     with pytest.raises(ValueError, match=r"config\.seed: saved 0, expected 1"):
         run_experiment(reseeded, out_dir=out_dir)
+
+
+@pytest.mark.slow
+def test_datm_end_to_end_on_digits(tmp_path):
+    base = tiny_config()
+    config = replace(
+        base,
+        method="datm",
+        expert=replace(base.expert, epochs=5, num_experts=2),
+        tm=replace(
+            base.tm,
+            iterations=4,
+            syn_steps=2,
+            max_start_epoch=3,
+            current_max_start_epoch=2,
+            expansion_end=4,
+            checkpoint_every=2,
+        ),
+    )
+    result = run_experiment(config, out_dir=tmp_path / "run")
+    payload = result.to_json()
+    assert set(payload["arms"]) == {"random", "vanilla", "tad", "clean"}
+    for arm in ("vanilla", "tad", "clean"):
+        syn = result.arms[arm].synthetic
+        assert syn.soft and syn.labels.shape == (10 * config.ipc, 10) and syn.lr is not None
+    kinds = sorted(p.name for p in (tmp_path / "experts").glob("*/*"))
+    assert kinds == ["clean", "tad", "vanilla"]
+    assert len(list((tmp_path / "experts").glob("*/tad/expert_*.pt"))) == 2
+    assert (tmp_path / "run" / "state" / "distill-tad.pt").exists()
+    assert payload["trust"]["final"]["precision"] > 1 - payload["noise"]["realised_rate"]

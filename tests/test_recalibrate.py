@@ -196,7 +196,7 @@ def gaussian_clusters(separation: float = 5.0, seed: int = 0) -> dict[str, torch
 def test_recalibrate_recalls_correct_pseudo_labels_from_the_untrusted_space(reliability):
     data = gaussian_clusters()
     split = data["split"]
-    config = RecalibConfig(reliability=reliability, recall_cap=1.0)
+    config = RecalibConfig(reliability=reliability, recall_cap=1.0, gamma=0.8)
     recal = recalibrate(data["features"], data["probs"], split, 4, config=config)
     recalled = recal.recalled
     assert not (recalled & split.trusted).any()
@@ -210,7 +210,7 @@ def test_recalibrate_recalls_correct_pseudo_labels_from_the_untrusted_space(reli
 def test_reliability_filters_out_wrong_candidates_on_overlapping_clusters():
     data = gaussian_clusters(separation=2.5)
     untrusted = data["split"].untrusted
-    config = RecalibConfig(reliability="mahalanobis", recall_cap=1.0)
+    config = RecalibConfig(reliability="mahalanobis", recall_cap=1.0, gamma=0.8)
     recal = recalibrate(data["features"], data["probs"], data["split"], 4, config=config)
     correct = recal.candidates == data["clean"]
     assert int(recal.recalled.sum()) >= 20
