@@ -38,7 +38,9 @@ from tad.config import (
     to_dict,
 )
 from tad.experts import ExpertProgress, train_expert
+from tad.models import build_model
 from tad.rng import generator
+from tad.trust import TrustSplit, divide, score_samples
 
 EXPERT_KINDS = ("vanilla", "tad", "clean")
 Progress = Callable[[str, int, int], None]
@@ -113,10 +115,13 @@ def train_experts(
     if kind not in EXPERT_KINDS:
         raise ValueError(f"unknown expert kind {kind!r}; choose from {', '.join(EXPERT_KINDS)}.")
     folder = None if root is None else spec.folder(root, kind)
+    fixed = None
+    if kind == "tad" and spec.trust.enabled and spec.trust.schedule == "static":
+        fixed = static_filter(images, noisy_labels, clean_labels, num_classes, spec, root=root, device=device)
     experts = []
     for k in range(spec.expert.num_experts):
         experts.append(
-            _expert(kind, k, images, noisy_labels, clean_labels, num_classes, spec, folder, device)
+            _expert(kind, k, images, noisy_labels, clean_labels, num_classes, spec, folder, device, fixed)
         )
         if progress is not None:
             progress(f"{kind} experts", k + 1, spec.expert.num_experts)
@@ -133,6 +138,7 @@ def _expert(
     spec: ExpertSpec,
     folder: Path | None,
     device: torch.device,
+    fixed: TrustSplit | None = None,
 ) -> Expert:
     meta = {**spec.meta(kind), "index": k, "version": __version__}
     path = None if folder is None else folder / f"expert_{k:03d}.pt"
@@ -164,6 +170,7 @@ def _expert(
         record_trajectory=True,
         resume=resume,
         on_progress=checkpoint,
+        fixed_split=fixed,
     )
     split = run.state.split
     expert = Expert(torch.stack(run.trajectory), run.history, split.trusted, split.labels, run.timings)
@@ -171,6 +178,34 @@ def _expert(
         atomic_save({"meta": meta, "expert": expert}, path)
         partial.unlink(missing_ok=True)
     return expert
+
+
+def static_filter(
+    images: Tensor,
+    noisy_labels: Tensor,
+    clean_labels: Tensor,
+    num_classes: int,
+    spec: ExpertSpec,
+    *,
+    root: str | Path | None,
+    device: torch.device,
+) -> TrustSplit:
+    """The two-stage baseline's filter: one division by a plainly trained expert, before distillation.
+
+    The first vanilla expert (shared with the vanilla arm) scores every sample with its
+    final parameters; one class-wise GMM division, without recall, gives the trusted
+    space on which the baseline's experts then train from scratch.
+    """
+    single = replace(spec, expert=replace(spec.expert, num_experts=1))
+    plain = train_experts(
+        "vanilla", images, noisy_labels, clean_labels, num_classes, single, root=root, device=device
+    )[0]
+    shape = {"channels": images.shape[1], "num_classes": num_classes, "image_size": images.shape[-1]}
+    net = build_model(spec.model, **shape).to(device)
+    torch.nn.utils.vector_to_parameters(plain.final_params.to(device), net.parameters())
+    scores = score_samples(net, images, noisy_labels)
+    none = torch.zeros_like(noisy_labels, dtype=torch.bool)
+    return divide(scores.losses, noisy_labels, none, num_classes, config=spec.trust, seed=spec.seed)
 
 
 def consensus_split(experts: list[Expert]) -> tuple[Tensor, Tensor]:
@@ -186,4 +221,4 @@ def consensus_split(experts: list[Expert]) -> tuple[Tensor, Tensor]:
     return votes * 2 > len(experts), majority
 
 
-__all__ = ["EXPERT_KINDS", "Expert", "ExpertSpec", "consensus_split", "train_experts"]
+__all__ = ["EXPERT_KINDS", "Expert", "ExpertSpec", "consensus_split", "static_filter", "train_experts"]

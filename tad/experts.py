@@ -28,7 +28,7 @@ from tad.config import AugmentConfig, ExpertConfig, ModelConfig, RecalibConfig, 
 from tad.diversion import TrustState, trust_diagnostics, trust_step
 from tad.models import build_model, flatten_params
 from tad.rng import child_seed
-from tad.trust import SampleScores, consistency_loss, divide, everyone_trusted, score_samples
+from tad.trust import SampleScores, TrustSplit, consistency_loss, divide, everyone_trusted, score_samples
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +183,7 @@ def train_expert(
     callback: EpochCallback | None = None,
     resume: ExpertProgress | None = None,
     on_progress: ProgressCallback | None = None,
+    fixed_split: TrustSplit | None = None,
 ) -> ExpertRun:
     """Train one classifier on ``images`` (N, C, H, W) with observed ``noisy_labels`` (N,).
 
@@ -191,12 +192,16 @@ def train_expert(
     baseline); otherwise it is a vanilla expert whose split trusts everything.
     ``clean_labels`` are used only for diagnostics. ``on_progress`` receives the full
     state after every epoch (to checkpoint it); passing it back as ``resume`` continues
-    exactly where it stopped, random streams included.
+    exactly where it stopped, random streams included. With ``fixed_split`` the expert
+    trains on that trusted space and its labels from the first epoch, with no division
+    or recall: the second stage of the two-stage baseline.
     """
     shape = {"channels": images.shape[1], "num_classes": num_classes, "image_size": images.shape[-1]}
     net = build_model(model, **shape, generator=generator).to(device)
     optimizer = _make_optimizer(net, expert)
-    state = TrustState(split=everyone_trusted(noisy_labels, num_classes))
+    state = TrustState(
+        split=fixed_split if fixed_split is not None else everyone_trusted(noisy_labels, num_classes)
+    )
     run = ExpertRun(model=net, state=state)
     targets, recorded, first = None, None, 0
     if resume is not None:
@@ -211,7 +216,8 @@ def train_expert(
         )
     elif record_trajectory:
         run.trajectory.append(flatten_params(net).cpu())
-    dynamic = trust.enabled and trust.schedule == "dynamic"
+    dynamic = trust.enabled and trust.schedule == "dynamic" and fixed_split is None
+    masked = dynamic or fixed_split is not None
     warmup = trust.warmup_epochs(expert.epochs)
     online = dynamic and trust.scoring == "online"
     for epoch in range(first, expert.epochs):
@@ -238,7 +244,7 @@ def train_expert(
             batch_size=expert.batch_size,
             generator=generator,
             augment=augment if expert.dsa else None,
-            trusted=state.split.trusted if dynamic else None,
+            trusted=state.split.trusted if masked else None,
             targets=targets,
             lambda_cons=trust.lambda_cons,
             recorder=recorder,
@@ -269,9 +275,10 @@ def train_expert(
             )
         if callback is not None:
             callback(epoch + 1, entry)
-    run.state = _final_division(
-        net, images, noisy_labels, state, num_classes, trust, recalib, generator, recorded
-    )
+    if fixed_split is None:
+        run.state = _final_division(
+            net, images, noisy_labels, state, num_classes, trust, recalib, generator, recorded
+        )
     return run
 
 

@@ -164,3 +164,15 @@ def test_consensus_needs_a_majority_with_the_same_label():
     trusted, labels = consensus_split(experts)
     assert labels.tolist() == [0, 1, 2, 1]
     assert trusted.tolist() == [True, True, False, True]
+
+
+def test_two_stage_experts_train_on_one_static_filter(tmp_path):
+    images, noisy, clean = make_problem()
+    spec = replace(SPEC, trust=replace(SPEC.trust, schedule="static"), recalib=RecalibConfig(enabled=False))
+    experts = train_experts("tad", images, noisy, clean, 3, spec, root=tmp_path, device=CPU)
+    # the filter comes from the first vanilla expert, which the vanilla arm shares
+    assert (SPEC.folder(tmp_path, "vanilla") / "expert_000.pt").exists()
+    first = experts[0]
+    assert not first.trusted.all() and all(torch.equal(e.trusted, first.trusted) for e in experts)
+    assert torch.equal(first.labels, noisy)  # no recall, no pseudo-labels
+    assert all(h["trusted_fraction"] == pytest.approx(float(first.trusted.float().mean())) for h in first.history)
