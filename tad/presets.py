@@ -33,6 +33,26 @@ from tad.config import (
 # DSA's authors drop flips for digit datasets (a mirrored 2 is not a 2).
 _NO_FLIP = AugmentConfig(strategy="color_crop_cutout_scale_rotate")
 
+# Trajectory matching at CPU scale: DATM's recipe (sequential start window, soft labels, loss gate,
+# initial images the experts classify correctly) with short experts and few, short inner loops.
+_CPU_TM = TMConfig(
+    iterations=80,
+    syn_steps=6,
+    expert_epochs=2,
+    min_start_epoch=0,
+    current_max_start_epoch=6,
+    max_start_epoch=12,
+    expansion_end=50,
+    lr_img=100.0,
+    lr_lr=1e-5,
+    lr_teacher=0.1,
+    lr_y=2.0,
+    soft_labels=True,
+    threshold=1.0,
+    pix_init="predicted_correctly",
+    checkpoint_every=20,
+)
+
 _DIGITS = ExperimentConfig(
     name="digits",
     data=DataConfig(dataset="digits", image_size=16),
@@ -40,23 +60,7 @@ _DIGITS = ExperimentConfig(
     augment=_NO_FLIP,
     expert=ExpertConfig(num_experts=2, epochs=20, lr=0.1, momentum=0.0, batch_size=128),
     dm=DMConfig(iterations=200, lr_img=1.0, batch_real=32),
-    tm=TMConfig(
-        iterations=80,
-        syn_steps=6,
-        expert_epochs=2,
-        min_start_epoch=0,
-        current_max_start_epoch=6,
-        max_start_epoch=12,
-        expansion_end=50,
-        lr_img=100.0,
-        lr_lr=1e-5,
-        lr_teacher=0.1,
-        lr_y=2.0,
-        soft_labels=True,
-        threshold=1.0,
-        pix_init="predicted_correctly",
-        checkpoint_every=20,
-    ),
+    tm=_CPU_TM,
     eval=EvalConfig(num_eval=3, epochs=100, batch_size=256),
 )
 
@@ -66,24 +70,8 @@ _CIFAR10_CPU = ExperimentConfig(
     model=ModelConfig(width=32, depth=3),
     expert=ExpertConfig(num_experts=2, epochs=15, lr=0.1, momentum=0.0, batch_size=256),
     dm=DMConfig(iterations=150, lr_img=1.0, batch_real=32),
-    tm=TMConfig(
-        iterations=80,
-        syn_steps=4,
-        batch_syn=50,
-        expert_epochs=2,
-        min_start_epoch=0,
-        current_max_start_epoch=5,
-        max_start_epoch=10,
-        expansion_end=50,
-        lr_img=100.0,
-        lr_lr=1e-5,
-        lr_teacher=0.1,
-        lr_y=2.0,
-        soft_labels=True,
-        threshold=1.0,
-        pix_init="predicted_correctly",
-        checkpoint_every=20,
-    ),
+    # 32x32 images cost four times the digits' 16x16: fewer, half-batch student steps
+    tm=replace(_CPU_TM, syn_steps=4, batch_syn=50, current_max_start_epoch=5, max_start_epoch=10),
     eval=EvalConfig(num_eval=3, epochs=120, batch_size=256),
 )
 
