@@ -168,12 +168,37 @@ def high_noise_table(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame.from_records(records).set_index(["method", "setting"]) if records else pd.DataFrame()
 
 
+def provenance_table(rows: list[dict]) -> pd.DataFrame:
+    """Where each row came from: preset (scale), hardware, software, threads and wall time."""
+    records = []
+    for row in rows:
+        machine = row.get("machine", {})
+        records.append(
+            {
+                "method": row["method"].upper(),
+                "setting": row["setting"],
+                "variant": row.get("variant", "full"),
+                "preset": row["preset"],
+                "device": machine.get("device"),
+                "threads": machine.get("cpu_threads"),
+                "platform": machine.get("platform"),
+                "torch": machine.get("torch"),
+                "tad": row.get("package_version"),
+                "minutes": round(row["wall_time_s"] / 60, 1),
+            }
+        )
+    if not records:
+        return pd.DataFrame()
+    return pd.DataFrame.from_records(records).set_index(["method", "setting", "variant"]).sort_index()
+
+
 __all__ = [
     "ablation_table",
     "accuracy_table",
     "exact_accuracy_table",
     "grid_frame",
     "high_noise_table",
+    "provenance_table",
     "target_checks",
     "trust_table",
 ]

@@ -8,6 +8,7 @@ from tad.results import (
     exact_accuracy_table,
     grid_frame,
     high_noise_table,
+    provenance_table,
     target_checks,
     trust_table,
 )
@@ -102,3 +103,27 @@ def test_empty_inputs_give_empty_tables():
     frame = grid_frame([])
     assert accuracy_table(frame).empty and exact_accuracy_table(frame).empty and target_checks(frame).empty
     assert trust_table([]).empty and high_noise_table([]).empty
+
+
+def test_provenance_names_scale_hardware_and_minutes_of_every_row():
+    rows = [
+        {
+            **row("datm", "symmetric-40", "symmetric", 0.4, {"tad": arm(40.0)}),
+            "preset": "datm-cifar10-ipc10",
+            "package_version": "0.1.0",
+            "wall_time_s": 5400.0,
+            "machine": {"device": "cuda", "cpu_threads": 8, "platform": "Linux", "torch": "2.4.0"},
+        },
+        {
+            **row("dm", "clean", "clean", 0.0, {"tad": arm(35.0)}),
+            "preset": "cifar10-cpu",
+            "package_version": "0.1.0",
+            "wall_time_s": 600.0,
+            "machine": {"device": "cpu", "cpu_threads": 1, "platform": "Linux", "torch": "2.14.1"},
+        },
+    ]
+    table = provenance_table(rows)
+    assert table.loc[("DATM", "symmetric-40", "full"), "preset"] == "datm-cifar10-ipc10"
+    assert table.loc[("DATM", "symmetric-40", "full"), "device"] == "cuda"
+    assert table.loc[("DM", "clean", "full"), "minutes"] == 10.0
+    assert provenance_table([]).empty
