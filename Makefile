@@ -26,8 +26,8 @@ test-fast: $(VENV)/.installed
 	$(PY) -m pytest -q -m "not slow and not notebooks"
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check tad tests notebooks scripts
-	$(VENV)/bin/ruff format --check tad tests notebooks scripts
+	$(VENV)/bin/ruff check tad tests notebooks scripts benchmarks
+	$(VENV)/bin/ruff format --check tad tests notebooks scripts benchmarks
 
 # Execute the notebooks with papermill (profile $(PROFILE)), then build the book into _build/html.
 book: $(VENV)/.installed

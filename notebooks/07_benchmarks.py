@@ -63,7 +63,9 @@ print("machine:", overhead["machine"]["platform"], f"({overhead['machine']['thre
 # %%
 rows = {f"expert epoch: {k}": v for k, v in overhead["expert_epoch"].items()}
 rows.update({f"DM iteration: {k}": v for k, v in overhead["dm_iteration"].items()})
-pd.DataFrame({k: {"median seconds": v["median_s"], "ratio to vanilla": v["ratio"]} for k, v in rows.items()}).T.round(3)
+pd.DataFrame(
+    {k: {"median seconds": v["median_s"], "ratio to vanilla": v["ratio"]} for k, v in rows.items()}
+).T.round(3)
 
 # %% [markdown]
 # The evaluation pass is most of the overhead: a forward pass over the whole training set costs about half
@@ -81,7 +83,9 @@ pd.DataFrame({k: {"median seconds": v["median_s"], "ratio to vanilla": v["ratio"
 # %%
 table = pd.DataFrame(scaling["rows"])
 display(table.round(3))  # noqa: F821
-long = table.melt(id_vars=["N", "C"], value_vars=["outer_s", "inner_s"], var_name="step", value_name="seconds")
+long = table.melt(
+    id_vars=["N", "C"], value_vars=["outer_s", "inner_s"], var_name="step", value_name="seconds"
+)
 long["step"] = long["step"].map({"outer_s": "division (outer)", "inner_s": "recalibration (inner)"})
 sns.catplot(data=long, x="C", y="seconds", hue="N", col="step", kind="bar", height=3, aspect=1.1)
 plt.show()
@@ -99,8 +103,10 @@ plt.show()
 
 # %%
 seconds = {k: sorted(v)[len(v) // 2] for k, v in ensemble["seconds"].items()}
-print(f"sequential {seconds['sequential']:.2f} s, ensemble {seconds['ensemble']:.2f} s: "
-      f"ratio {ensemble['ensemble_over_sequential']:.2f}")
+print(
+    f"sequential {seconds['sequential']:.2f} s, ensemble {seconds['ensemble']:.2f} s: "
+    f"ratio {ensemble['ensemble_over_sequential']:.2f}"
+)
 
 # %% [markdown]
 # On this CPU the ensemble is not faster, so `tad.buffer` trains experts one after another (which also

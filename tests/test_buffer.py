@@ -175,4 +175,6 @@ def test_two_stage_experts_train_on_one_static_filter(tmp_path):
     first = experts[0]
     assert not first.trusted.all() and all(torch.equal(e.trusted, first.trusted) for e in experts)
     assert torch.equal(first.labels, noisy)  # no recall, no pseudo-labels
-    assert all(h["trusted_fraction"] == pytest.approx(float(first.trusted.float().mean())) for h in first.history)
+    assert all(
+        h["trusted_fraction"] == pytest.approx(float(first.trusted.float().mean())) for h in first.history
+    )
