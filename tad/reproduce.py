@@ -177,10 +177,18 @@ def run_grid(
     command: list[str],
     on_row: Callable[[dict], None] | None = None,
 ) -> int:
-    """Run the jobs missing from ``results_path``; ``run`` maps a config to its results JSON."""
-    done = {row["key"] for row in read_results(results_path)}
+    """Run the jobs missing from ``results_path``; ``run`` maps a config to its results JSON.
+
+    The file is read again before each job, so that grids running side by side on the same file
+    (two shells, one torch thread each) skip the rows the other has finished meanwhile.
+    """
     count = 0
-    for job, key in pending(jobs, done, preset, base.ipc, base.seed):
+    for job in jobs:
+        done = {row["key"] for row in read_results(results_path)}
+        found = list(pending([job], done, preset, base.ipc, base.seed))
+        if not found:
+            continue
+        key = found[0][1]
         start = time.perf_counter()
         result_json = run(job.config(base))
         row = result_row(job, key, preset, result_json, command, time.perf_counter() - start)

@@ -84,6 +84,31 @@ def test_results_file_appends_and_skips_finished_settings(tmp_path):
     assert read_results(tmp_path / "absent.jsonl") == []
 
 
+def test_a_grid_skips_rows_that_a_parallel_grid_finished_meanwhile(tmp_path):
+    base = replace(get_preset("digits"), name="digits")
+    jobs = [Job("main", "dm", NoiseConfig(kind="symmetric", rate=r)) for r in (0.2, 0.4)]
+    path = tmp_path / "results.jsonl"
+    ran = []
+
+    def fake_run(config):
+        ran.append(config.noise.rate)
+        if config.noise.rate == 0.2:  # meanwhile, another process finishes the second row
+            other = jobs[1].key("digits", base.ipc, base.seed)
+            append_result(path, {"key": other, "setting": "symmetric-40"})
+        arms = {a: {"acc_mean": 50.0, "acc_std": 1.0, "accs": [49.0, 51.0]} for a in config.arms}
+        return {
+            "noise": {"realised_rate": config.noise.rate},
+            "config": {"ipc": config.ipc, "seed": config.seed, "name": config.name},
+            "machine": {"device": "cpu"},
+            "trust": {"final": {"precision": 0.9}, "history": []},
+            "arms": arms,
+        }
+
+    assert run_grid(base, "digits", jobs, path, run=fake_run, command=["x"]) == 1
+    assert ran == [0.2]
+    assert sorted(r["setting"] for r in read_results(path)) == ["symmetric-20", "symmetric-40"]
+
+
 def test_validation_split_is_stratified_and_seeded():
     labels = torch.arange(4).repeat_interleave(50)
     held = validation_split(labels, 0.1, seed=0)
