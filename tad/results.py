@@ -124,6 +124,9 @@ def trust_table(rows: list[dict]) -> pd.DataFrame:
                 "precision": final["precision"],
                 "recall": final["recall"],
                 "pseudo-label accuracy": final["pseudo_label_accuracy"],
+                # the inner loop's activity: recalls over the recorded expert's epochs, and in the end
+                "recalls during training": sum(h.get("newly_recalled", 0) for h in row["trust"]["history"]),
+                "recalled in the final space": final.get("recalled_size", 0),
             }
         )
     if not records:

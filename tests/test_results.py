@@ -88,6 +88,7 @@ def test_trust_ablation_and_high_noise_tables():
     trust = trust_table(MAIN)
     assert trust.loc["symmetric-40", "precision"] == 0.95
     assert trust.loc["symmetric-40", "noisy labels right"] == pytest.approx(0.6)
+    assert trust.loc["symmetric-40", "recalls during training"] == 0  # no history recorded here
     ablations = [row("dm", "symmetric-40", "symmetric", 0.4, {"tad": arm(41)}, variant="two-stage")]
     table = ablation_table(ablations, MAIN)
     assert table.loc[("DM", "symmetric-40"), "two-stage"] == "41.0 ± 1.0"
