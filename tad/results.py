@@ -152,7 +152,11 @@ def ablation_table(ablations: list[dict], main: list[dict]) -> pd.DataFrame:
             r["acc_mean"], r["acc_std"]
         )
     table = pd.DataFrame.from_dict({k: v for k, v in records.items() if k in keys}, orient="index")
-    return table.sort_index() if not table.empty else table
+    if table.empty:
+        return table
+    order = ["vanilla", "two-stage", "outer-only", "outer+consistency", "full"]
+    columns = [c for c in order if c in table.columns] + [c for c in table.columns if c not in order]
+    return table[columns].sort_index().fillna("not run")
 
 
 def high_noise_table(rows: list[dict]) -> pd.DataFrame:

@@ -94,6 +94,11 @@ def test_trust_ablation_and_high_noise_tables():
     assert table.loc[("DM", "symmetric-40"), "two-stage"] == "41.0 ± 1.0"
     assert table.loc[("DM", "symmetric-40"), "full"] == "42.0 ± 1.0"
     assert ("DM", "asymmetric-40") not in table.index  # only settings that were ablated
+    assert list(table.columns) == ["vanilla", "two-stage", "full"]
+    ablations.append(row("dm", "asymmetric-40", "asymmetric", 0.4, {"tad": arm(43)}, variant="cosine-only"))
+    table = ablation_table(ablations, MAIN)
+    assert table.loc[("DM", "asymmetric-40"), "two-stage"] == "not run"
+    assert list(table.columns) == ["vanilla", "two-stage", "full", "cosine-only"]
     high = high_noise_table(
         [row("dm", "symmetric-80", "symmetric", 0.8, {"vanilla": arm(20), "tad": arm(25)})]
     )
