@@ -282,18 +282,16 @@ if not histories.empty:
 ablation_table(ablations, main)
 
 # %% [markdown]
-# **What was run.** All six variants at 40% asymmetric noise for both methods. At 40% symmetric noise
-# only the variants of the division (two-stage, outer-only, global threshold): the other three change
-# only the inner loop, which recalled nothing at this scale (see the trusted-space section), and at 40%
-# asymmetric noise they reproduced the full method to the last digit for both DM and DATM. For the same
-# reason "outer+consistency" *is* the full method here. The missing rows take one command each, for
-# example `python -m tad reproduce --preset cifar10-cpu --data-root ../shared/data/cifar10 --grid
-# ablations --methods dm --only symmetric-40 --variant cosine-only`.
+# **What was run.** All six variants at 40% asymmetric and 40% symmetric noise, for both methods. The
+# three variants that only touch the inner loop (mahalanobis-only, cosine-only, and outer+consistency,
+# which switches it off) reproduce the full method to the last digit in all four cases: the inner loop
+# recalled nothing at this scale (see the trusted-space section), so here they ablate nothing, and the
+# full method is outer+consistency.
 #
 # **What they say.** For DM every variant of the division beats vanilla by 3.7 to 6.9 points, and the
 # differences between the variants (up to 1.7 points either way) are at the scale of one to two standard
-# deviations: most of the gain comes from dividing at all. The consistency term (outer-only against the
-# full method, which is outer+consistency here) is the one change with a visible sign, and the sign flips:
+# deviations: most of the gain comes from dividing at all. The consistency term (outer-only against
+# outer+consistency) is the one change with a visible sign, and the sign flips:
 # it adds about a point for DM under asymmetric noise and costs 1.7 points under symmetric noise; for DATM
 # it is the other way round. Class-wise thresholds do not beat a global one consistently at this scale.
 # For DATM under asymmetric noise the static two-stage filter does best (+0.8 over vanilla), better than
