@@ -53,6 +53,18 @@ def test_keys_identify_a_row():
     assert job.key("cifar10-cpu", 10, 0) != replace(job, method="datm").key("cifar10-cpu", 10, 0)
 
 
+def fake_result(config):
+    """What run_experiment returns, with every arm at 50%: enough for a results row."""
+    arms = {a: {"acc_mean": 50.0, "acc_std": 1.0, "accs": [49.0, 51.0]} for a in config.arms}
+    return {
+        "noise": {"realised_rate": config.noise.rate},
+        "config": {"ipc": config.ipc, "seed": config.seed, "name": config.name},
+        "machine": {"device": "cpu"},
+        "trust": {"final": {"precision": 0.9}, "history": []},
+        "arms": arms,
+    }
+
+
 def test_results_file_appends_and_skips_finished_settings(tmp_path):
     base = replace(get_preset("digits"), name="digits")
     jobs = [Job("main", "dm", NoiseConfig(kind="symmetric", rate=r)) for r in (0.2, 0.4)]
@@ -61,14 +73,7 @@ def test_results_file_appends_and_skips_finished_settings(tmp_path):
 
     def fake_run(config):
         ran.append(config.noise.rate)
-        arms = {a: {"acc_mean": 50.0, "acc_std": 1.0, "accs": [49.0, 51.0]} for a in config.arms}
-        return {
-            "noise": {"realised_rate": config.noise.rate},
-            "config": {"ipc": config.ipc, "seed": config.seed, "name": config.name},
-            "machine": {"device": "cpu"},
-            "trust": {"final": {"precision": 0.9}, "history": []},
-            "arms": arms,
-        }
+        return fake_result(config)
 
     assert run_grid(base, "digits", jobs[:1], path, run=fake_run, command=["x"]) == 1
     assert run_grid(base, "digits", jobs, path, run=fake_run, command=["x"]) == 1
@@ -95,14 +100,7 @@ def test_a_grid_skips_rows_that_a_parallel_grid_finished_meanwhile(tmp_path):
         if config.noise.rate == 0.2:  # meanwhile, another process finishes the second row
             other = jobs[1].key("digits", base.ipc, base.seed)
             append_result(path, {"key": other, "setting": "symmetric-40"})
-        arms = {a: {"acc_mean": 50.0, "acc_std": 1.0, "accs": [49.0, 51.0]} for a in config.arms}
-        return {
-            "noise": {"realised_rate": config.noise.rate},
-            "config": {"ipc": config.ipc, "seed": config.seed, "name": config.name},
-            "machine": {"device": "cpu"},
-            "trust": {"final": {"precision": 0.9}, "history": []},
-            "arms": arms,
-        }
+        return fake_result(config)
 
     assert run_grid(base, "digits", jobs, path, run=fake_run, command=["x"]) == 1
     assert ran == [0.2]
