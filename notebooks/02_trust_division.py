@@ -18,8 +18,9 @@
 #
 # TAD's outer loop splits the noisy training set into a *trusted* and an *untrusted* space and trains
 # on the trusted one. Following the summaries of the paper, the split comes from a class-wise Gaussian
-# mixture on per-sample losses; the details (per-class loss normalisation, FlexMatch-style thresholds,
-# a warm-up) are our reconstruction and are listed on the [method page](../book/method.md).
+# mixture on per-sample losses; the details (when to start dividing, which classes show evidence of
+# noise at all, per-class loss normalisation, FlexMatch-style thresholds) are our reconstruction and are
+# listed on the [method page](../book/method.md).
 #
 # This notebook trains one trust-aware expert on noisy labels and opens up its first division: the loss
 # distribution of every class with its fitted mixture and threshold. It then measures the trusted space
@@ -50,6 +51,7 @@ out_dir = None  # if set, the key numbers are written to <out_dir>/02_trust_divi
 # %%
 import copy
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -65,7 +67,7 @@ from tad.pipeline import prepare_data
 from tad.plots import loss_mixture_panels, trusted_space_plot
 from tad.presets import preset_for
 from tad.rng import generator
-from tad.trust import everyone_trusted, fit_class_gmms, normalise_losses, score_samples
+from tad.trust import class_evidence, everyone_trusted, fit_class_gmms, normalise_losses, score_samples
 
 # %% [markdown]
 # ## Data, noise and configuration
@@ -88,12 +90,17 @@ nd = prepare_data(config)
 images, noisy, clean = nd.data.train_images, nd.noisy_labels, nd.clean_labels
 num_classes, names = nd.data.num_classes, nd.data.class_names
 print(f"{len(noisy)} training images, {100 * nd.noise.realised_rate:.1f}% of labels wrong ({noise} noise)")
-print(f"expert: {config.expert.epochs} epochs, warm-up {config.trust.warmup_epochs(config.expert.epochs)}")
+earliest, latest = (
+    config.trust.warmup_epochs(config.expert.epochs),
+    config.trust.latest_start(config.expert.epochs),
+)
+print(f"expert: {config.expert.epochs} epochs; the first division comes after {earliest} to {latest} of them")
 
 # %% [markdown]
 # ## One trust-aware expert
 #
-# The expert trains on every sample for its warm-up epochs. From then on, at the start of every epoch it
+# The expert trains on every sample until its training loss has fallen 10% below $\ln C$ (within the
+# bounds printed above). From then on, at the start of every epoch it
 # scores all samples, divides them (outer loop), recalls reliable untrusted samples with pseudo-labels
 # (inner loop, next notebook), and trains on the trusted space plus a consistency term over all samples.
 # The clean labels are passed only to record diagnostics; `record_trajectory` keeps the parameters after
@@ -118,14 +125,16 @@ run = train_expert(
 # %% [markdown]
 # ## The first division, class by class
 #
-# The first division happens at the end of the warm-up, when every label is still the observed one. We
+# The first division comes when every label is still the observed one. We
 # restore the expert's parameters from that moment, score all samples and repeat the outer step, this
 # time keeping the mixtures. Each panel shows one class of observed labels: the min-max normalised losses
 # of samples whose label is right (blue) and wrong (orange), the two mixture components, and in green the
-# range of losses whose clean posterior reaches the class threshold $\tau_c$.
+# range of losses whose clean posterior reaches the class threshold $\tau_c$. A class whose losses show
+# no evidence of noise (table below) is trusted whole, whatever its mixture looks like.
 
 # %%
-warmup = config.trust.warmup_epochs(config.expert.epochs)
+warmup = next(i for i, h in enumerate(run.history) if h["divided"])  # plain epochs before the first division
+print(f"first division after {warmup} epochs (mean training loss {run.history[warmup - 1]['loss']:.2f})")
 warm_model = copy.deepcopy(run.model)
 torch.nn.utils.vector_to_parameters(run.trajectory[warmup].to(device), warm_model.parameters())
 scores = score_samples(warm_model, images, noisy)
@@ -140,7 +149,7 @@ fig = loss_mixture_panels(
 plt.show()
 
 # %% [markdown]
-# After the warm-up, wrongly labelled samples tend to have higher losses than right ones: a network
+# By the first division, wrongly labelled samples tend to have higher losses than right ones: a network
 # learns the label that most samples of a class share before it memorises the flipped ones. In most
 # classes they form the high-loss component; where the two groups overlap, the division is poor, and
 # the later epochs have to make up for it. The thresholds differ by class: a class whose posteriors
@@ -148,7 +157,21 @@ plt.show()
 # samples.
 
 # %%
-pd.Series(first.thresholds.numpy(), index=names, name="τ_c").round(3).to_frame().T
+evidence = class_evidence(
+    scores.losses, noisy, num_classes, config=config.trust, seed=seed, predictions=scores.probs.argmax(1)
+)
+pd.DataFrame(
+    {
+        "separation D": [e.separation for e in evidence],
+        "high component's loss / ln C": [e.high_loss / math.log(num_classes) for e in evidence],
+        "split": [e.split for e in evidence],
+        "τ_c": first.thresholds.numpy(),
+        "wrong labels in the class": [
+            float((clean[noisy == c] != c).float().mean()) for c in range(num_classes)
+        ],
+    },
+    index=names,
+).round(3).T
 
 # %% [markdown]
 # ## How good is the trusted space?
@@ -179,7 +202,7 @@ if final["pseudo_label_accuracy"] is not None:
 # %% [markdown]
 # ## The trusted space over the epochs
 #
-# During the warm-up everything is trusted, wrong labels included. At the first division the trusted
+# Until the first division everything is trusted, wrong labels included. At the first division the trusted
 # space shrinks to the samples the mixture calls clean; afterwards the inner loop recalls untrusted
 # samples with pseudo-labels, and the trusted space grows again while its labels get more accurate.
 

@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -70,7 +71,36 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument(
         "--validation-fraction", type=float, default=0.1, help="held-out share (default: %(default)s)"
     )
+    sel.add_argument(
+        "--seeds", type=int, default=3, help="seeds per setting, from --seed on (default: %(default)s)"
+    )
+    sel.add_argument(
+        "--candidates", default="outer", help="candidate set: outer or scoring (default: %(default)s)"
+    )
+    diag = sub.add_parser(
+        "diagnose",
+        help="which pathway of DATM + TAD moves accuracy: a factorial diagnosis",
+        description=DIAGNOSE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_grid_options(diag, methods=False)
+    diag.add_argument(
+        "--settings",
+        default="pairflip-40,symmetric-40,clean",
+        help="noise settings, one diagnosis each (default: %(default)s)",
+    )
+    diag.add_argument("--no-oracle", action="store_true", help="skip the oracle arm (default: run it)")
     return parser
+
+
+DIAGNOSE_HELP = """Run DATM with TAD switched on in one pathway at a time (trajectories, initial pool,
+the experts that choose the initial images and give the soft labels; TAD's experts with or without the
+consistency term), plus an oracle arm whose experts see only the truly clean samples. Appends one
+JSON line per arm to a results file; arms already there are skipped.
+
+Example:
+  python -m tad diagnose --preset cifar10-cpu --data-root ../shared/data/cifar10 --settings pairflip-40
+"""
 
 
 REPRODUCE_HELP = """Run a grid of noise settings (random, vanilla, TAD and clean arms) and append one JSON
@@ -88,10 +118,11 @@ Example:
 """
 
 
-def _add_grid_options(p: argparse.ArgumentParser) -> None:
+def _add_grid_options(p: argparse.ArgumentParser, *, methods: bool = True) -> None:
     p.add_argument("--preset", default="cifar10-cpu", help="compute scale (default: %(default)s)")
     p.add_argument("--data-root", default=None, help="folder holding the dataset (default: none)")
-    p.add_argument("--methods", default="dm,datm", help="base distillers (default: %(default)s)")
+    if methods:
+        p.add_argument("--methods", default="dm,datm", help="base distillers (default: %(default)s)")
     p.add_argument("--ipc", type=int, default=None, help="synthetic images per class (default: the preset's)")
     p.add_argument(
         "--seed", type=int, default=0, help="seed of everything but the noise (default: %(default)s)"
@@ -336,7 +367,7 @@ def _grid_base(args: argparse.Namespace):
     base = get_preset(args.preset)
     data = replace(base.data, data_root=args.data_root or base.data.data_root)
     base = replace(base, data=data, seed=args.seed, ipc=args.ipc or base.ipc)
-    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    methods = tuple(m.strip() for m in getattr(args, "methods", "datm").split(",") if m.strip())
     for method in methods:
         if method not in ("dm", "mtt", "datm"):
             raise ValueError(f"unknown method {method!r}; choose from dm, mtt, datm.")
@@ -403,39 +434,106 @@ def cmd_select(args: argparse.Namespace, argv: list[str]) -> int:
         raise ValueError(f"unknown setting(s) {unknown}; choose from {', '.join(settings)}.")
     if not 0.0 < args.validation_fraction < 0.5:
         raise ValueError("--validation-fraction must lie in (0, 0.5).")
+    if args.seeds < 1:
+        raise ValueError("--seeds must be at least 1.")
     for w in wanted:
         check_experiment(replace(base, noise=settings[w]))
     from tad.checkpoint import atomic_write_text
     from tad.device import resolve_device
     from tad.pipeline import prepare_data
-    from tad.selection import CANDIDATES, score_candidate, to_json, validation_split
+    from tad.selection import CANDIDATE_SETS, score_candidate, to_json, validation_split
+
+    if args.candidates not in CANDIDATE_SETS:
+        raise ValueError(
+            f"unknown candidate set {args.candidates!r}; choose from {', '.join(CANDIDATE_SETS)}."
+        )
+    candidates = CANDIDATE_SETS[args.candidates]
 
     device = resolve_device(args.device)
     scores = {}
     for w in wanted:
-        config = replace(base, noise=settings[w])
-        nd = prepare_data(config)
-        held = validation_split(nd.noisy_labels, args.validation_fraction, config.seed)
         scores[w] = []
-        for name, candidate in CANDIDATES.items():
-            score = score_candidate(
-                name, candidate, config, nd.data.train_images, nd.noisy_labels, nd.clean_labels, held, device
-            )
-            scores[w].append(score)
-            print(
-                f"{w:<16} {name:<22} noisy-val {score.noisy_val_accuracy:5.1f}%  "
-                f"(clean-val {score.clean_val_accuracy:5.1f}%, reported only)",
-                flush=True,
-            )
-    payload = to_json(scores, base, args.validation_fraction)
+        for seed in range(args.seed, args.seed + args.seeds):
+            config = replace(base, noise=settings[w], seed=seed)
+            nd = prepare_data(config)
+            held = validation_split(nd.noisy_labels, args.validation_fraction, seed)
+            for name, candidate in candidates.items():
+                score = score_candidate(
+                    name,
+                    candidate,
+                    config,
+                    nd.data.train_images,
+                    nd.noisy_labels,
+                    nd.clean_labels,
+                    held,
+                    device,
+                )
+                scores[w].append(score)
+                print(
+                    f"{w:<14} seed {seed} {name:<26} noisy-val {score.noisy_val_accuracy:5.1f}%  "
+                    f"(clean-val {score.clean_val_accuracy:5.1f}%, reported only)",
+                    flush=True,
+                )
+    payload = to_json(scores, base, args.validation_fraction, candidates)
     payload["command"] = ["python", "-m", "tad", *argv]
-    path = Path(args.results or f"results/{args.preset}-selection.json")
+    suffix = "" if args.candidates == "outer" else f"-{args.candidates}"
+    path = Path(args.results or f"results/{args.preset}-selection{suffix}.json")
     atomic_write_text(json.dumps(payload, indent=1), path)
     print(f"chosen: {payload['chosen']}; written to {path}")
     return 0
 
 
-COMMANDS = {"run": cmd_run, "reproduce": cmd_reproduce, "select": cmd_select}
+def cmd_diagnose(args: argparse.Namespace, argv: list[str]) -> int:
+    from tad.checks import check_experiment
+    from tad.reproduce import MAIN_SETTINGS, Job
+
+    base, _ = _grid_base(args)
+    base = replace(base, method="datm")
+    settings = {Job("main", "datm", n).setting: n for n in MAIN_SETTINGS}
+    wanted = [s.strip() for s in args.settings.split(",") if s.strip()]
+    unknown = [w for w in wanted if w not in settings]
+    if unknown:
+        raise ValueError(f"unknown setting(s) {unknown}; choose from {', '.join(settings)}.")
+    for w in wanted:
+        check_experiment(replace(base, noise=settings[w]))
+    from tad.device import resolve_device
+    from tad.diagnose import Diagnosis, factorial_arms
+    from tad.pipeline import machine_description
+    from tad.reproduce import append_result, read_results
+
+    device = resolve_device(args.device)
+    path = Path(args.results or f"results/{args.preset}-diagnosis.jsonl")
+    command = ["python", "-m", "tad", *argv]
+    for w in wanted:
+        config = replace(base, noise=settings[w], name=f"{args.preset}-diagnosis-{w}")
+        diagnosis = None
+        for arm in factorial_arms(oracle=not args.no_oracle):
+            if arm.trajectories == "oracle" and w == "clean":
+                continue  # on clean labels the oracle is vanilla DATM
+            key = f"{args.preset}|diagnosis|{w}|{arm.name}|ipc{base.ipc}|seed{base.seed}"
+            if key in {row["key"] for row in read_results(path)}:
+                continue
+            if diagnosis is None:
+                diagnosis = Diagnosis(config, device=device, experts_root=Path(args.out) / "experts")
+            start = time.perf_counter()
+            row = diagnosis.run_arm(arm)
+            row.update(
+                key=key,
+                setting=w,
+                preset=args.preset,
+                ipc=base.ipc,
+                seed=base.seed,
+                command=command,
+                machine=machine_description(str(device)),
+                wall_time_s=time.perf_counter() - start,
+            )
+            append_result(path, row)
+            print(f"{w:<14} {arm.name:<44} {row['acc_mean']:5.1f} ± {row['acc_std']:.1f}", flush=True)
+    print(f"diagnosis rows in {path}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "reproduce": cmd_reproduce, "select": cmd_select, "diagnose": cmd_diagnose}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,14 +4,17 @@ Three kinds of experts feed trajectory matching:
 
 * ``vanilla``: trained on every sample with its noisy label (the DD_LNL baseline);
 * ``tad``: trust-aware: after a warm-up, the outer and inner loops run every epoch;
-* ``clean``: trained with the true labels (the reference upper bound).
+* ``clean``: trained with the true labels (the reference upper bound);
+* ``oracle``: trained on the truly clean samples only (diagnosis: a perfect division).
 
 Each expert is written atomically to ``<root>/<kind>/expert_<k>.pt`` with its flat
 parameters after every epoch, its per-epoch trust diagnostics and its final trusted
 space. An unfinished expert keeps ``expert_<k>.partial.pt`` (rewritten after every
 epoch), so a rerun skips finished experts and continues an interrupted one. Expert
 ``k`` of a kind draws from its own random stream, so the files do not depend on
-whether the run was interrupted.
+whether the run was interrupted. Expert ``k`` of every kind shares that stream
+(initialisation, batch order, augmentation draws), so a vanilla and a TAD expert
+differ only by what TAD changes.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from tad.models import build_model
 from tad.rng import generator
 from tad.trust import TrustSplit, divide, score_samples
 
-EXPERT_KINDS = ("vanilla", "tad", "clean")
+EXPERT_KINDS = ("vanilla", "tad", "clean", "oracle")
 Progress = Callable[[str, int, int], None]
 
 
@@ -69,6 +72,7 @@ class ExpertSpec:
             "augment": to_dict(self.augment),
             "expert": to_dict(replace(self.expert, num_experts=1)),
             "seed": self.seed,
+            "streams": "expert k of every kind shares its random stream",
         }
         if kind == "tad":
             meta["trust"], meta["recalib"] = to_dict(self.trust), to_dict(self.recalib)
@@ -93,6 +97,7 @@ class Expert:
     trusted: Tensor  # bool (N,) its final trusted space (all True for vanilla and clean)
     labels: Tensor  # int64 (N,) its final labels (pseudo-labels where recalled)
     timings: list[dict]
+    p_clean: Tensor | None = None  # (N,) its final clean posterior (None: every sample trusted, w = 1)
 
     @property
     def final_params(self) -> Tensor:
@@ -110,12 +115,18 @@ def train_experts(
     root: str | Path | None,
     device: torch.device,
     progress: Progress | None = None,
+    fixed_split: TrustSplit | None = None,
 ) -> list[Expert]:
-    """The ``num_experts`` experts of ``kind``: loaded when saved, else trained (or resumed)."""
+    """The ``num_experts`` experts of ``kind``: loaded when saved, else trained (or resumed).
+
+    ``fixed_split`` is the oracle's trusted space (kind ``oracle`` only).
+    """
     if kind not in EXPERT_KINDS:
         raise ValueError(f"unknown expert kind {kind!r}; choose from {', '.join(EXPERT_KINDS)}.")
+    if (kind == "oracle") != (fixed_split is not None):
+        raise ValueError("oracle experts, and only they, train on a given fixed split.")
     folder = None if root is None else spec.folder(root, kind)
-    fixed = None
+    fixed = fixed_split
     if kind == "tad" and spec.trust.enabled and spec.trust.schedule == "static":
         fixed = static_filter(images, noisy_labels, clean_labels, num_classes, spec, root=root, device=device)
     experts = []
@@ -164,7 +175,7 @@ def _expert(
         trust=trust,
         recalib=spec.recalib,
         augment=spec.augment,
-        generator=generator(spec.seed, "expert", kind, k),
+        generator=generator(spec.seed, "expert", k),  # shared by every kind: common random numbers
         device=device,
         clean_labels=clean_labels,
         record_trajectory=True,
@@ -173,7 +184,9 @@ def _expert(
         fixed_split=fixed,
     )
     split = run.state.split
-    expert = Expert(torch.stack(run.trajectory), run.history, split.trusted, split.labels, run.timings)
+    expert = Expert(
+        torch.stack(run.trajectory), run.history, split.trusted, split.labels, run.timings, split.p_clean
+    )
     if path is not None:
         atomic_save({"meta": meta, "expert": expert}, path)
         partial.unlink(missing_ok=True)
@@ -208,17 +221,25 @@ def static_filter(
     return divide(scores.losses, noisy_labels, none, num_classes, config=spec.trust, seed=spec.seed)
 
 
-def consensus_split(experts: list[Expert]) -> tuple[Tensor, Tensor]:
-    """The trusted space the experts agree on: the majority label, trusted by more than half.
+def consensus_split(experts: list[Expert], *, level: float = 0.5) -> tuple[Tensor, Tensor, Tensor]:
+    """The trusted space of several experts: majority labels, mean clean-probability, trusted set.
 
-    Reconstruction: DATM initialises from one expert; with several trust-aware
-    experts we take their majority so that one expert's mistakes do not decide.
+    Each expert contributes its clean posterior for a sample when its label is the majority
+    label, and 0 when it is not (a recalled sample's posterior is that of its pseudo-label).
+    A sample is trusted when the mean over experts reaches ``level``. Reconstruction: the
+    paper's rule is unknown; a mean posterior, unlike requiring every expert's vote, does not
+    shrink the trusted space as experts are added.
     """
     labels = torch.stack([e.labels for e in experts])  # (E, N)
-    trusted = torch.stack([e.trusted for e in experts])
     majority = torch.mode(labels, dim=0).values
-    votes = (trusted & (labels == majority)).sum(dim=0)
-    return votes * 2 > len(experts), majority
+    posteriors = torch.stack(
+        [
+            e.p_clean if e.p_clean is not None else torch.ones_like(e.labels, dtype=torch.float)
+            for e in experts
+        ]
+    )
+    score = (posteriors * (labels == majority)).mean(dim=0)
+    return score >= level, majority, score
 
 
 __all__ = ["EXPERT_KINDS", "Expert", "ExpertSpec", "consensus_split", "static_filter", "train_experts"]

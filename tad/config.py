@@ -8,6 +8,7 @@ with a sentence a user can act on, before any compute starts.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Literal, get_args
 
@@ -19,6 +20,7 @@ ThresholdMode = Literal["flexmatch", "classmean", "global"]
 ReliabilityMode = Literal["both", "mahalanobis", "cosine"]
 TrustSchedule = Literal["dynamic", "static"]
 Scoring = Literal["pass", "online"]
+UntrustedUse = Literal["drop", "soft"]
 Method = Literal["dm", "mtt", "datm"]
 Arm = Literal["random", "vanilla", "tad", "clean"]
 PixInit = Literal["real", "predicted_correctly", "noise"]
@@ -162,15 +164,28 @@ class TrustConfig:
     enabled: bool = True  # False gives the vanilla baseline: no division at all
     schedule: TrustSchedule = "dynamic"  # "static": one division after plain training (two-stage)
     scoring: Scoring = "pass"  # "pass": an evaluation pass per division; "online": reuse the training pass
-    warmup_fraction: float = 0.2  # share of the expert's epochs trained plainly before the first division
+    warmup_fraction: float = 0.2  # earliest first division, as a share of the expert's epochs
+    # Reconstruction: the first division waits until the mean training loss has fallen this share
+    # below ln C (the loss of a model that knows nothing), but no later than ``latest_start_fraction``.
+    start_loss_drop: float = 0.1
+    latest_start_fraction: float = 0.5
     classwise_gmm: bool = True
     threshold: ThresholdMode = "flexmatch"
     tau: float = 0.5
     tau_min: float = 0.3
     tau_max: float = 0.9
-    loss_ema: float = 0.0  # momentum of an exponential average of per-sample losses (0: none)
+    loss_ema: float = 0.8  # momentum of an exponential average of per-sample losses (0: none)
+    evidence: bool = True  # split a class only where its losses show noise (trust.noise_evidence)
+    # BIC(1) - BIC(2) a split needs; None: not tested (skewed clean losses favour two components)
+    evidence_bic: float | None = None
+    evidence_separation: float = 1.0  # Ashman's D between the two loss components
+    evidence_wrong_level: float = 1.0  # the high component's mean loss, in units of ln C ...
+    evidence_ratio: float | None = None  # ... or in units of the loss of labels the model predicts
     min_trusted_fraction: float = 0.1  # per class, the most-trusted samples are always kept
     lambda_cons: float = 1.0
+    # "drop": untrusted samples give no cross-entropy; "soft": their target mixes the label and the
+    # model's prediction by the clean-probability, and DM weights them in the class means by it
+    untrusted: UntrustedUse = "drop"
     gmm_max_iter: int = 10  # DivideMix settings
     gmm_tol: float = 1e-2
     gmm_reg_covar: float = 5e-4
@@ -179,16 +194,39 @@ class TrustConfig:
         _one_of(self.schedule, TrustSchedule, "trust schedule")
         _one_of(self.threshold, ThresholdMode, "threshold mode")
         _one_of(self.scoring, Scoring, "scoring mode")
+        _one_of(self.untrusted, UntrustedUse, "use of untrusted samples")
         _fraction(self, "tau", "tau_min", "tau_max", "min_trusted_fraction")
         _fraction(self, "warmup_fraction", closed=False)
+        _fraction(self, "start_loss_drop", "latest_start_fraction", closed=False)
+        _require(
+            self.warmup_fraction <= self.latest_start_fraction,
+            "warmup_fraction must not exceed latest_start_fraction.",
+        )
+        _require(self.evidence_separation >= 0, "evidence_separation must not be negative.")
+        _require(self.evidence_wrong_level >= 0, "evidence_wrong_level must not be negative.")
+        _require(
+            self.evidence_ratio is None or self.evidence_ratio >= 1, "evidence_ratio must be at least 1."
+        )
         _fraction(self, "loss_ema", closed=False)
         _require(self.tau_min <= self.tau_max, "tau_min must not exceed tau_max.")
         _require(self.lambda_cons >= 0, "lambda_cons must not be negative.")
         _positive(self, "gmm_max_iter", "gmm_tol", "gmm_reg_covar")
 
     def warmup_epochs(self, epochs: int) -> int:
-        """Plain epochs before the first division, for an expert of ``epochs`` epochs (at least 1)."""
+        """The fewest plain epochs before the first division, for an expert of ``epochs`` epochs (≥ 1)."""
         return max(1, round(self.warmup_fraction * epochs))
+
+    def latest_start(self, epochs: int) -> int:
+        """The most plain epochs before the first division, whatever the training loss."""
+        return max(self.warmup_epochs(epochs), round(self.latest_start_fraction * epochs))
+
+    def ready_to_divide(self, epoch: int, epochs: int, train_loss: float | None, num_classes: int) -> bool:
+        """Whether the outer loop starts at ``epoch`` (0-based), given the last epoch's mean loss."""
+        if epoch < self.warmup_epochs(epochs):
+            return False
+        if epoch >= self.latest_start(epochs) or train_loss is None:
+            return epoch >= self.latest_start(epochs)
+        return train_loss <= (1.0 - self.start_loss_drop) * math.log(num_classes)
 
 
 @dataclass(frozen=True)
@@ -197,9 +235,11 @@ class RecalibConfig:
 
     enabled: bool = True
     reliability: ReliabilityMode = "both"
-    gamma: float = 0.9  # reliability a sample needs to be recalled
-    temperature: float = 1.0  # of the softmax over negative Mahalanobis distances
+    gamma: float = 0.9  # precision a class's recalls must reach on held-out trusted samples
+    temperature: float = 1.0  # of the Mahalanobis posterior when no held-out sample can fit it
     shrinkage: float = 0.1  # covariance pulled towards a scaled identity
+    held_out_fraction: float = 0.2  # trusted samples kept out of the anchors to fit T and the cuts
+    support: int = 5  # held-out samples a class's cut must rest on
     normalise_features: bool = True
     require_prediction_agreement: bool = True
     recall_cap: float = 0.1  # at most this fraction of the untrusted space per step
@@ -207,7 +247,8 @@ class RecalibConfig:
     def __post_init__(self) -> None:
         _one_of(self.reliability, ReliabilityMode, "reliability measure")
         _fraction(self, "gamma", "shrinkage", "recall_cap")
-        _positive(self, "temperature")
+        _fraction(self, "held_out_fraction", closed=False)
+        _positive(self, "temperature", "support")
 
 
 @dataclass(frozen=True)

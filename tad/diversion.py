@@ -26,6 +26,7 @@ class TrustState:
     loss_average: Tensor | None = None  # (N,) exponential average of losses, if enabled
     average_labels: Tensor | None = None  # (N,) the labels those losses were measured against
     newly_recalled: int = 0
+    recall_log: dict | None = None  # the last inner step's summary (Recalibration.summary)
 
 
 def trust_step(
@@ -46,19 +47,27 @@ def trust_step(
     # A sample whose label changed since the average was taken starts a fresh average.
     reset = previous.labels != (state.average_labels if state.average_labels is not None else previous.labels)
     losses = update_loss_average(state.loss_average, scores.losses, momentum=trust.loss_ema, reset=reset)
-    split = divide(losses, previous.labels, previous.recalled, num_classes, config=trust, seed=seed)
+    split = divide(
+        losses,
+        previous.labels,
+        previous.recalled,
+        num_classes,
+        config=trust,
+        seed=seed,
+        predictions=scores.probs.argmax(dim=1),
+    )
     dropped = previous.recalled & ~split.recalled
     if dropped.any():
         # A recalled sample that fails the re-check returns to the untrusted space
         # with its observed label, so a later step can judge it afresh.
         labels = torch.where(dropped, noisy_labels, split.labels)
         split = TrustSplit(split.trusted & ~dropped, labels, split.recalled, split.p_clean, split.thresholds)
-    newly = 0
+    newly, log = 0, None
     if recalib.enabled:
-        recal = recalibrate(scores.features, scores.probs, split, num_classes, config=recalib)
-        newly = int(recal.recalled.sum())
+        recal = recalibrate(scores.features, scores.probs, split, num_classes, config=recalib, seed=seed)
+        newly, log = int(recal.recalled.sum()), recal.summary(num_classes)
         split = apply_recall(split, recal)
-    return TrustState(split=split, loss_average=losses, average_labels=previous.labels, newly_recalled=newly)
+    return TrustState(split, losses, previous.labels, newly, log)
 
 
 def trust_diagnostics(

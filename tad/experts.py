@@ -27,7 +27,7 @@ from tad.augment import dsa
 from tad.config import AugmentConfig, ExpertConfig, ModelConfig, RecalibConfig, TrustConfig
 from tad.diversion import TrustState, trust_diagnostics, trust_step
 from tad.models import build_model, flatten_params
-from tad.rng import child_seed
+from tad.rng import stream_seed
 from tad.trust import SampleScores, TrustSplit, consistency_loss, divide, everyone_trusted, score_samples
 
 log = logging.getLogger(__name__)
@@ -87,12 +87,15 @@ def train_epoch(
     targets: Tensor | None = None,
     lambda_cons: float = 0.0,
     recorder: ScoreRecorder | None = None,
+    soft_targets: Tensor | None = None,
 ) -> float:
     """One pass over all samples in a random order; returns the mean training loss.
 
     Cross-entropy uses only the ``trusted`` rows of each batch (all rows when None);
-    the consistency term, when ``targets`` are given, uses every row. A ``recorder``
-    keeps every sample's loss, prediction and features from this pass.
+    the consistency term, when ``targets`` are given, uses every row. With
+    ``soft_targets`` (N, C) every row's cross-entropy is taken against its own target
+    distribution instead of its label. A ``recorder`` keeps every sample's loss (against
+    its label), prediction and features from this pass.
     """
     device = next(model.parameters()).device
     order = torch.randperm(images.shape[0], generator=generator)
@@ -108,7 +111,10 @@ def train_epoch(
         per_sample = F.cross_entropy(logits, labels[idx].to(device), reduction="none")
         if recorder is not None:
             recorder.record(idx, features, logits, per_sample)
-        if trusted is None:
+        if soft_targets is not None:
+            target = soft_targets[idx].to(device)
+            loss = -(target * logits.log_softmax(dim=1)).sum(dim=1).mean()
+        elif trusted is None:
             loss = per_sample.mean()
         else:
             mask = trusted[idx].to(device)
@@ -207,7 +213,7 @@ def train_expert(
     if resume is not None:
         net.load_state_dict(resume.model_state)
         optimizer.load_state_dict(resume.optimizer_state)
-        generator.set_state(resume.generator_state)
+        generator.set_state(resume.generator_state)  # restores the initial seed too
         state, targets, recorded, first = resume.state, resume.targets, resume.recorded, resume.epoch
         run.history, run.trajectory, run.timings = (
             list(resume.history),
@@ -216,13 +222,18 @@ def train_expert(
         )
     elif record_trajectory:
         run.trajectory.append(flatten_params(net).cpu())
+    # The trust steps draw their GMM seeds from a stream of their own, so that expert k of
+    # every kind (vanilla, tad, clean) consumes the same initialisation, batch order and
+    # augmentation draws: the kinds differ only by what TAD changes (common random numbers).
+    trust_seed = generator.initial_seed()
     dynamic = trust.enabled and trust.schedule == "dynamic" and fixed_split is None
     masked = dynamic or fixed_split is not None
     warmup = trust.warmup_epochs(expert.epochs)
     online = dynamic and trust.scoring == "online"
+    soft = dynamic and trust.untrusted == "soft"
     for epoch in range(first, expert.epochs):
         t0 = time.perf_counter()
-        if dynamic and epoch >= warmup:
+        if dynamic and _divides(trust, state, epoch, expert.epochs, run.history, num_classes):
             state, targets = outer_inner_step(
                 net,
                 images,
@@ -231,7 +242,7 @@ def train_expert(
                 num_classes,
                 trust=trust,
                 recalib=recalib,
-                seed=child_seed(generator),
+                seed=stream_seed(trust_seed, "divide", epoch) % 2**31,
                 recorded=recorded,
             )
         t1 = time.perf_counter()
@@ -248,6 +259,9 @@ def train_expert(
             targets=targets,
             lambda_cons=trust.lambda_cons,
             recorder=recorder,
+            soft_targets=_soft_targets(state.split, targets, num_classes)
+            if soft and targets is not None
+            else None,
         )
         recorded = recorder.scores() if recorder is not None else None
         if record_trajectory:
@@ -256,6 +270,8 @@ def train_expert(
             {"epoch": epoch + 1, "trust_seconds": t1 - t0, "train_seconds": time.perf_counter() - t1}
         )
         entry = {"epoch": epoch + 1, "loss": loss, "newly_recalled": state.newly_recalled}
+        entry["divided"] = state.loss_average is not None
+        entry["inner_step"] = state.recall_log
         entry.update(trust_diagnostics(state.split, noisy_labels, clean_labels, num_classes))
         run.history.append(entry)
         if on_progress is not None:
@@ -277,9 +293,32 @@ def train_expert(
             callback(epoch + 1, entry)
     if fixed_split is None:
         run.state = _final_division(
-            net, images, noisy_labels, state, num_classes, trust, recalib, generator, recorded
+            net, images, noisy_labels, state, num_classes, trust, recalib, trust_seed, recorded
         )
     return run
+
+
+def _soft_targets(split: TrustSplit, probs: Tensor, num_classes: int) -> Tensor:
+    """(N, C) targets: one-hot for trusted samples; ``w·onehot + (1 − w)·prediction`` for the rest.
+
+    Reconstruction (ours; DivideMix's label refinement, Li et al. 2020): an untrusted
+    sample is not dropped but taught the mix of its label and the model's prediction,
+    weighted by its clean-probability ``w``.
+    """
+    onehot = F.one_hot(split.labels, num_classes).float()
+    w = split.p_clean.clamp(0.0, 1.0)[:, None]
+    mixed = w * onehot + (1.0 - w) * probs
+    return torch.where(split.trusted[:, None], onehot, mixed)
+
+
+def _divides(
+    trust: TrustConfig, state: TrustState, epoch: int, epochs: int, history: list[dict], num_classes: int
+) -> bool:
+    """Whether the outer and inner loops run before ``epoch``: always, once they have started."""
+    if state.loss_average is not None:
+        return True
+    last_loss = history[-1]["loss"] if history else None
+    return trust.ready_to_divide(epoch, epochs, last_loss, num_classes)
 
 
 def _final_division(
@@ -290,7 +329,7 @@ def _final_division(
     num_classes: int,
     trust: TrustConfig,
     recalib: RecalibConfig,
-    generator: torch.Generator,
+    trust_seed: int,
     recorded: SampleScores | None = None,
 ) -> TrustState:
     """The trusted space handed to the distiller, judged by the fully trained model."""
@@ -301,7 +340,12 @@ def _final_division(
         scores = score_samples(net, images, noisy_labels)
         no_recalls = torch.zeros_like(noisy_labels, dtype=torch.bool)
         split = divide(
-            scores.losses, noisy_labels, no_recalls, num_classes, config=trust, seed=child_seed(generator)
+            scores.losses,
+            noisy_labels,
+            no_recalls,
+            num_classes,
+            config=trust,
+            seed=stream_seed(trust_seed, "final") % 2**31,
         )
         return TrustState(split=split)
     state, _ = outer_inner_step(
@@ -312,7 +356,7 @@ def _final_division(
         num_classes,
         trust=trust,
         recalib=recalib,
-        seed=child_seed(generator),
+        seed=stream_seed(trust_seed, "final") % 2**31,
         recorded=recorded,
     )
     return state

@@ -140,8 +140,11 @@ def prepare_data(config: ExperimentConfig) -> NoisyData:
     return NoisyData(data, noisy_labels, report)
 
 
-def _state_meta(config: ExperimentConfig) -> dict:
+def _state_meta(config: ExperimentConfig, arm: str = "tad") -> dict:
+    """What a saved stage depends on: the configuration, less TAD's settings for the other arms."""
     meta = to_dict(replace(config, name="", arms=("random",)))
+    if arm != "tad":
+        del meta["trust"], meta["recalib"]  # the random, vanilla and clean arms never read them
     return {"config": meta, "version": __version__}
 
 
@@ -178,6 +181,10 @@ def distill_arm(
 
     if config.method != "dm":
         return distill_tm_arm(arm, labels, pool, config, nd, device, progress, state_dir, experts_root)
+    weights, init_pool = None, None
+    if arm == "tad" and config.trust.untrusted == "soft":
+        # every sample enters its (current) class mean, weighted by its clean-probability
+        weights, init_pool, pool = trust_state.split.p_clean.clamp(0.0, 1.0), pool, everyone
 
     def on_step(it: int, loss: float) -> None:
         if progress is not None:
@@ -195,6 +202,8 @@ def distill_arm(
         generator=gen,
         device=device,
         callback=on_step,
+        weights=weights,
+        init_pool=init_pool,
     )
 
 
@@ -240,15 +249,14 @@ def run_tad_experts(
     progress: Progress | None,
     experts_root: Path | None,
 ) -> tuple[TrustState, list[dict]]:
-    """Trust-aware experts; their consensus is the trusted space (votes serve as the clean score).
+    """Trust-aware experts; their consensus is the trusted space, their mean posterior the clean score.
 
     DM uses them as its trust model; MTT and DATM also match their trajectories.
     """
     experts = arm_experts("tad", config, nd, device, progress, experts_root)
-    trusted, labels = consensus_split(experts)
-    votes = torch.stack([e.trusted & (e.labels == labels) for e in experts]).float().mean(0)
+    trusted, labels, score = consensus_split(experts)
     split = TrustSplit(
-        trusted, labels, trusted & (labels != nd.noisy_labels), votes, torch.zeros(nd.data.num_classes)
+        trusted, labels, trusted & (labels != nd.noisy_labels), score, torch.zeros(nd.data.num_classes)
     )
     return TrustState(split=split), experts[0].history
 
@@ -296,7 +304,7 @@ def distill_tm_arm(
         generator=gen,
         device=device,
         checkpoint=checkpoint,
-        meta=_state_meta(config),
+        meta=_state_meta(config, arm),
         callback=on_step,
     )
 
@@ -350,11 +358,13 @@ def run_experiment(
     experts_root = Path(experts_root) if experts_root is not None else None
     if experts_root is None and out_dir is not None:
         experts_root = Path(out_dir).parent / "experts"  # shared by every run under the same folder
-    meta = _state_meta(config)
     trust_state = None
     if "tad" in config.arms:
         trust_state, result.trust_history = _cached(
-            state_dir, "trust", meta, lambda: run_tad_experts(config, nd, device, progress, experts_root)
+            state_dir,
+            "trust",
+            _state_meta(config),
+            lambda: run_tad_experts(config, nd, device, progress, experts_root),
         )
         result.trust_final = trust_diagnostics(
             trust_state.split, nd.noisy_labels, nd.clean_labels, nd.data.num_classes
@@ -363,7 +373,7 @@ def run_experiment(
         result.arms[arm] = _cached(
             state_dir,
             f"arm-{arm}",
-            meta,
+            _state_meta(config, arm),
             lambda arm=arm: _run_arm(arm, config, nd, trust_state, device, progress, state_dir, experts_root),
         )
     result.wall_time_s = time.perf_counter() - start

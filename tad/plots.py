@@ -238,12 +238,12 @@ def trusted_space_plot(history: list[dict]) -> Figure:
 
 
 def reliability_histograms(reliability: np.ndarray, correct: np.ndarray, *, gamma: float) -> Figure:
-    """Reliability of samples whose candidate label is right vs wrong, with the recall threshold γ."""
+    """Reliability of samples whose candidate label is right vs wrong, with a recall cut at ``gamma``."""
     fig, ax = plt.subplots(figsize=(5, 3))
     edges = np.linspace(0.0, 1.0, 26)
     ax.hist(reliability[correct], bins=edges, alpha=0.7, color=CORRECT_COLOUR, label="candidate right")
     ax.hist(reliability[~correct], bins=edges, alpha=0.7, color=WRONG_COLOUR, label="candidate wrong")
-    ax.axvline(gamma, color="k", ls="--", lw=1, label=f"γ = {gamma:g}")
+    ax.axvline(gamma, color="k", ls="--", lw=1, label=f"cut {gamma:.2f}")
     ax.set_xlabel("reliability")
     ax.set_ylabel("samples")
     ax.legend(fontsize=8)
@@ -254,13 +254,13 @@ def reliability_histograms(reliability: np.ndarray, correct: np.ndarray, *, gamm
 def recall_sweep_plot(
     gammas: np.ndarray, accuracy: np.ndarray, counts: np.ndarray, *, gamma: float, cap: int | None = None
 ) -> Figure:
-    """Pseudo-label accuracy (left axis) and number of recalled samples (right axis) against γ.
+    """Pseudo-label accuracy (left axis) and number of recalled samples (right axis) against one cut.
 
     ``cap``, if given, is drawn as the most samples one inner step may recall.
     """
     fig, ax = plt.subplots(figsize=(5, 3))
     ax.plot(gammas, accuracy, color=CORRECT_COLOUR, marker=".")
-    ax.set_xlabel("reliability threshold γ")
+    ax.set_xlabel("one reliability cut for every class")
     ax.set_ylabel("pseudo-label accuracy", color=CORRECT_COLOUR)
     ax.set_ylim(0, 1.02)
     right = ax.twinx()

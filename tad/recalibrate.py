@@ -12,6 +12,7 @@ reconstruction (tad-method.md §2.2.3), marked in each function.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -29,6 +30,23 @@ class Recalibration:
     reliability: Tensor  # (N,) in [0, 1]
     agree: Tensor  # bool (N,) the measures (and, if asked, the classifier) agree on ŷ
     recalled: Tensor  # bool (N,) untrusted samples recalled at this step
+    cuts: Tensor | None = None  # (C,) reliability a candidate of each class needs (inf: none recalled)
+    temperature: float | None = None  # of the Mahalanobis posterior, fitted on held-out trusted samples
+
+    def summary(self, num_classes: int) -> dict:
+        """What one inner step did, for the per-epoch history (no labels needed)."""
+        eligible = self.agree & ~torch.isnan(self.reliability)
+        rel = self.reliability[eligible]
+        quantiles = rel.quantile(torch.tensor([0.1, 0.5, 0.9])).tolist() if rel.numel() else []
+        return {
+            "candidates": int(eligible.sum()),
+            "recalled_per_class": torch.bincount(
+                self.candidates[self.recalled], minlength=num_classes
+            ).tolist(),
+            "reliability_quantiles": quantiles,
+            "cuts": None if self.cuts is None else [None if math.isinf(c) else c for c in self.cuts.tolist()],
+            "temperature": self.temperature,
+        }
 
 
 def prepare_features(features: Tensor, trusted: Tensor, *, normalise: bool) -> Tensor:
@@ -100,14 +118,18 @@ def reliability_scores(
 
     Reconstruction (tad-method.md §2.2.3 steps 6-7):
 
-    * ``mahalanobis``: ŷ = argmin_c d_c, r = softmax_c(−d_c / T)[ŷ];
+    * ``mahalanobis``: ŷ = argmin_c d_c, r = softmax_c(−d_c² / 2T)[ŷ];
     * ``cosine``: ŷ = argmax_c s_c, r = max(0, s_ŷ);
-    * ``both``: ŷ = argmin_c d_c, r = softmax_c(−d_c / T)[ŷ] · max(0, s_ŷ), and ŷ must
+    * ``both``: ŷ = argmin_c d_c, r = softmax_c(−d_c² / 2T)[ŷ] · max(0, s_ŷ), and ŷ must
       also be the cosine argmax.
+
+    With squared distances and T = 1 the softmax is the class posterior of Gaussian
+    classes with a shared covariance and equal priors (linear discriminant analysis);
+    the unsquared form saturates at a few hundred feature dimensions.
     """
     maha_label = distances.argmin(dim=1)
     cos_label = cosines.argmax(dim=1)
-    maha_conf = (-distances / temperature).softmax(dim=1)
+    maha_conf = (-(distances**2) / (2.0 * temperature)).softmax(dim=1)
     if mode == "mahalanobis":
         cand = maha_label
         rel = maha_conf.gather(1, cand[:, None]).squeeze(1)
@@ -124,8 +146,11 @@ def reliability_scores(
     return cand, rel, agree
 
 
-def select_recalls(reliability: Tensor, eligible: Tensor, *, gamma: float, cap: int) -> Tensor:
-    """bool (N,): eligible samples with reliability ≥ γ, at most ``cap`` of the most reliable."""
+def select_recalls(reliability: Tensor, eligible: Tensor, *, gamma: float | Tensor, cap: int) -> Tensor:
+    """bool (N,): eligible samples with reliability ≥ γ, at most ``cap`` of the most reliable.
+
+    ``gamma`` is one level for every sample, or (N,) levels (each sample's class cut).
+    """
     chosen = eligible & (reliability >= gamma)
     if int(chosen.sum()) > cap:
         scores = torch.where(chosen, reliability, torch.full_like(reliability, -1.0))
@@ -135,6 +160,71 @@ def select_recalls(reliability: Tensor, eligible: Tensor, *, gamma: float, cap: 
     return chosen
 
 
+def anchor_subspace(anchors: Tensor) -> Tensor:
+    """(d, r) orthonormal basis of the span of the centred anchors (r ≤ C − 1).
+
+    Reconstruction: class means differ only within this subspace, so distances to the
+    anchors are measured there; its covariance is well conditioned with a few hundred
+    trusted samples, where a full d = 512-2048 covariance is not.
+    """
+    centred = anchors - anchors.mean(dim=0, keepdim=True)
+    _, singular, vh = torch.linalg.svd(centred.double(), full_matrices=False)
+    rank = int((singular > singular.max().clamp(min=1e-12) * 1e-6).sum())
+    return vh[:rank].T.to(anchors.dtype)
+
+
+def fit_temperature(distances: Tensor, labels: Tensor) -> float:
+    """The temperature T minimising the cross-entropy of ``labels`` under softmax(−d² / 2T).
+
+    Fitted on held-out trusted samples (their labels stand in for the truth), so the
+    posterior's confidence matches how often its argmax is right there.
+    """
+    grid = torch.logspace(-2, 2, 41, dtype=torch.float64)
+    sq = distances.double() ** 2
+    nll = [float(torch.nn.functional.cross_entropy(-sq / (2 * t), labels)) for t in grid]
+    return float(grid[int(torch.tensor(nll).argmin())])
+
+
+def class_cuts(
+    reliability: Tensor,
+    candidates: Tensor,
+    labels: Tensor,
+    num_classes: int,
+    *,
+    precision: float,
+    support: int,
+) -> Tensor:
+    """(C,) the lowest reliability per candidate class at which held-out samples reach ``precision``.
+
+    Among held-out trusted samples whose candidate is c, ordered by reliability, the cut is
+    the reliability of the last sample at which the share whose label is c still reaches
+    ``precision`` over at least ``support`` samples; a class that never does gets +inf.
+    """
+    cuts = torch.full((num_classes,), math.inf)
+    for c in range(num_classes):
+        idx = torch.nonzero(candidates == c).squeeze(1)
+        if idx.numel() < support:
+            continue
+        order = idx[torch.argsort(reliability[idx], descending=True)]
+        hits = (labels[order] == c).double().cumsum(0)
+        share = hits / torch.arange(1, order.numel() + 1, dtype=torch.float64)
+        ok = torch.nonzero(share >= precision).squeeze(1)
+        ok = ok[ok >= support - 1]
+        if ok.numel():
+            cuts[c] = float(reliability[order[int(ok.max())]])
+    return cuts
+
+
+def held_out_trusted(trusted: Tensor, *, fraction: float, seed: int) -> Tensor:
+    """bool (N,): a seeded share of the trusted samples, kept out of the anchors to calibrate on."""
+    gen = torch.Generator().manual_seed(seed)
+    held = torch.zeros_like(trusted)
+    members = torch.nonzero(trusted).squeeze(1)
+    members = members[torch.randperm(members.numel(), generator=gen)]
+    held[members[: round(fraction * members.numel())]] = True
+    return held
+
+
 def recalibrate(
     features: Tensor,
     probs: Tensor,
@@ -142,27 +232,47 @@ def recalibrate(
     num_classes: int,
     *,
     config: RecalibConfig,
+    seed: int = 0,
 ) -> Recalibration:
     """Score every sample against the trusted anchors and choose the untrusted ones to recall.
 
     ``features`` (N, d) and ``probs`` (N, C) come from the trust model on un-augmented
-    images. With ``require_prediction_agreement`` the classifier's argmax must also
-    equal the candidate label (tad-method.md §2.2.3 step 6, optional part).
+    images. Reconstruction (ours; the paper names only the two measures): anchors and a
+    tied covariance come from most of the trusted space, in the subspace of the anchors;
+    the remaining held-out trusted samples fit the temperature of the Mahalanobis
+    posterior and, per candidate class, the reliability cut at which a recalled label
+    would be right with probability ``config.gamma`` (a precision target, not one fixed
+    reliability). With ``require_prediction_agreement`` the classifier's argmax must also
+    equal the candidate label.
     """
-    z = prepare_features(features.float(), split.trusted, normalise=config.normalise_features)
-    anchors = class_anchors(z, split.labels, split.trusted, num_classes)
-    cov = shared_covariance(z, split.labels, split.trusted, anchors, shrinkage=config.shrinkage)
+    held = held_out_trusted(split.trusted, fraction=config.held_out_fraction, seed=seed)
+    fit = split.trusted & ~held
+    z = prepare_features(features.float(), fit, normalise=config.normalise_features)
+    anchors = class_anchors(z, split.labels, fit, num_classes)
+    basis = anchor_subspace(anchors)
+    z, anchors = z @ basis, anchors @ basis
+    cov = shared_covariance(z, split.labels, fit, anchors, shrinkage=config.shrinkage)
     distances = mahalanobis_distances(z, anchors, whitening_matrix(cov))
     cosines = cosine_similarities(z, anchors)
+    temperature = fit_temperature(distances[held], split.labels[held]) if held.any() else config.temperature
     cand, rel, agree = reliability_scores(
-        distances, cosines, mode=config.reliability, temperature=config.temperature
+        distances, cosines, mode=config.reliability, temperature=temperature
     )
     if config.require_prediction_agreement:
         agree = agree & (probs.argmax(dim=1) == cand)
+    calib = held & agree
+    cuts = class_cuts(
+        rel[calib],
+        cand[calib],
+        split.labels[calib],
+        num_classes,
+        precision=config.gamma,
+        support=config.support,
+    )
     untrusted = split.untrusted
     cap = int(config.recall_cap * int(untrusted.sum()))
-    recalled = select_recalls(rel, untrusted & agree, gamma=config.gamma, cap=cap)
-    return Recalibration(candidates=cand, reliability=rel, agree=agree, recalled=recalled)
+    recalled = select_recalls(rel, untrusted & agree, gamma=cuts[cand], cap=cap)
+    return Recalibration(cand, rel, agree, recalled, cuts, temperature)
 
 
 def apply_recall(split: TrustSplit, recal: Recalibration) -> TrustSplit:
@@ -172,16 +282,21 @@ def apply_recall(split: TrustSplit, recal: Recalibration) -> TrustSplit:
         trusted=split.trusted | recal.recalled,
         labels=labels,
         recalled=split.recalled | recal.recalled,
-        p_clean=split.p_clean,
+        # a recalled sample is as trustworthy as its pseudo-label is reliable
+        p_clean=torch.where(recal.recalled, torch.maximum(split.p_clean, recal.reliability), split.p_clean),
         thresholds=split.thresholds,
     )
 
 
 __all__ = [
     "Recalibration",
+    "anchor_subspace",
     "apply_recall",
     "class_anchors",
+    "class_cuts",
     "cosine_similarities",
+    "fit_temperature",
+    "held_out_trusted",
     "mahalanobis_distances",
     "prepare_features",
     "recalibrate",

@@ -7,8 +7,8 @@ wall time and the accuracies of every arm. The book's results page reads that fi
 
 Grids (tad-method.md §4 lists the ablations the paper probably has):
 
-* ``main``: clean; symmetric 20/40/60%; asymmetric 20/40%; CIFAR-10N aggre and rand1;
-* ``ablations``: symmetric and asymmetric 40%, TAD arm only, one variant at a time;
+* ``main``: clean; symmetric 20/40/60%; asymmetric 20/40%; pair-flip 20/40%; CIFAR-10N aggre and rand1;
+* ``ablations``: symmetric and pair-flip 40%, TAD arm only, one variant at a time;
 * ``high-noise``: symmetric 80%, vanilla against TAD.
 """
 
@@ -34,10 +34,12 @@ MAIN_SETTINGS: tuple[NoiseConfig, ...] = (
     NoiseConfig(kind="symmetric", rate=0.6),
     NoiseConfig(kind="asymmetric", rate=0.2),
     NoiseConfig(kind="asymmetric", rate=0.4),
+    NoiseConfig(kind="pairflip", rate=0.2),
+    NoiseConfig(kind="pairflip", rate=0.4),
     NoiseConfig(kind="real", real_labels="aggre"),
     NoiseConfig(kind="real", real_labels="rand1"),
 )
-ABLATION_SETTINGS = (NoiseConfig(kind="symmetric", rate=0.4), NoiseConfig(kind="asymmetric", rate=0.4))
+ABLATION_SETTINGS = (NoiseConfig(kind="symmetric", rate=0.4), NoiseConfig(kind="pairflip", rate=0.4))
 HIGH_NOISE_SETTINGS = (NoiseConfig(kind="symmetric", rate=0.8),)
 
 
@@ -62,6 +64,12 @@ ABLATIONS: dict[str, Callable[[ExperimentConfig], ExperimentConfig]] = {
     "global-threshold": _variant({"threshold": "global"}),
     "mahalanobis-only": _variant(None, {"reliability": "mahalanobis"}),
     "cosine-only": _variant(None, {"reliability": "cosine"}),
+    # the choices added against the easiness filter, each undone alone
+    "split-every-class": _variant({"evidence": False}),
+    "fixed-start": _variant({"start_loss_drop": 0.0}),
+    "latest-loss": _variant({"loss_ema": 0.0}),
+    # and the alternative use of the untrusted space
+    "soft-untrusted": _variant({"untrusted": "soft"}),
 }
 
 

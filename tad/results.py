@@ -16,6 +16,8 @@ SETTING_ORDER = (
     "symmetric-80",
     "asymmetric-20",
     "asymmetric-40",
+    "pairflip-20",
+    "pairflip-40",
     "cifar10n-aggre",
     "cifar10n-rand1",
 )
@@ -135,6 +137,206 @@ def trust_table(rows: list[dict]) -> pd.DataFrame:
     return table.loc[[s for s in SETTING_ORDER if s in table.index]].astype(float).round(3)
 
 
+def _outcome(measured: float | None, required: float, *, at_least: bool = True) -> str:
+    if measured is None:
+        return "not run"
+    ok = measured >= required if at_least else measured <= required
+    return "met" if ok else "MISSED"
+
+
+def _trust_growth(row: dict) -> tuple[float | None, float | None]:
+    """Trusted fraction at the first division and at the end of the recorded expert's training."""
+    divided = [h for h in row["trust"]["history"] if h.get("divided", True) and h["trusted_fraction"] < 1.0]
+    if not divided:
+        return None, None
+    return divided[0]["trusted_fraction"], row["trust"]["history"][-1]["trusted_fraction"]
+
+
+def _untrusted_recalled(row: dict) -> float | None:
+    """Share of the untrusted space (what stays untrusted plus what was recalled) that was recalled."""
+    final = row["trust"]["final"]
+    if not final:
+        return None
+    n = final["trusted_size"] / final["trusted_fraction"] if final["trusted_fraction"] else 0
+    untrusted = n - final["trusted_size"] + final["recalled_size"]
+    return final["recalled_size"] / untrusted if untrusted else 0.0
+
+
+def _gain(frame: pd.DataFrame, method: str, setting: str) -> float | None:
+    tad, van = _arm(frame, method, setting, "tad"), _arm(frame, method, setting, "vanilla")
+    return None if tad is None or van is None else float(tad["acc_mean"] - van["acc_mean"])
+
+
+def issue_targets(
+    rows: list[dict], *, digits: dict[str, dict] | None = None, overhead: dict | None = None
+) -> pd.DataFrame:
+    """The targets of the method work (issue 8) against the committed rows: measured, required, outcome.
+
+    ``rows`` are main-grid rows of the CPU preset; ``digits`` maps ``"<noise>-<method>"`` (e.g.
+    ``"symmetric0.4-datm"``) to a digits results file; ``overhead`` is ``benchmarks/results/overhead.json``.
+    A target whose row is missing is "not run", never met.
+    """
+    frame = grid_frame(rows)
+    by_setting = {r["setting"]: r for r in rows if r["trust"]["final"]}
+    records = []
+
+    def add(target: str, where: str, measured: float | None, required: float, at_least: bool = True) -> None:
+        value = None if measured is None else round(float(measured), 3)
+        records.append(
+            {
+                "target": target,
+                "where": where,
+                "measured": value,
+                "required": f"{'≥' if at_least else '≤'} {required:g}",
+                "outcome": _outcome(measured, required, at_least=at_least),
+            }
+        )
+
+    for setting in ("clean", "cifar10n-aggre"):
+        for method in ("DM", "DATM"):
+            add(
+                "no harm without noise: TAD − vanilla",
+                f"{method} {setting}",
+                _gain(frame, method, setting) if not frame.empty else None,
+                -0.5,
+            )
+    clean = by_setting.get("clean")
+    add(
+        "trusted share on clean labels",
+        "clean",
+        clean["trust"]["final"]["trusted_fraction"] if clean else None,
+        0.95,
+    )
+    for setting in ("symmetric-20", "symmetric-40", "symmetric-60", "pairflip-20", "pairflip-40"):
+        row = by_setting.get(setting)
+        miss = None
+        if row is not None:
+            miss = abs(row["trust"]["final"]["trusted_fraction"] - (1 - row["realised_noise_rate"]))
+        add("|trusted share − true clean share|", setting, miss, 0.07, at_least=False)
+        if setting.endswith(("20", "40")):
+            add("trusted precision", setting, row["trust"]["final"]["precision"] if row else None, 0.9)
+    for setting in ("symmetric-40", "pairflip-40"):
+        row = by_setting.get(setting)
+        add("share of the untrusted space recalled", setting, _untrusted_recalled(row) if row else None, 0.05)
+        accuracy = row["trust"]["final"]["pseudo_label_accuracy"] if row else None
+        add("pseudo-label accuracy of recalls", setting, accuracy if row else None, 0.85)
+        first, last = _trust_growth(row) if row else (None, None)
+        add(
+            "trusted space grows: last − first division",
+            setting,
+            None if first is None else last - first,
+            1e-9,
+        )
+    for method, setting, margin in (
+        ("DATM", "pairflip-40", 4.0),
+        ("DATM", "symmetric-60", 3.0),
+        ("DM", "pairflip-40", 4.0),
+    ):
+        add(
+            "TAD − vanilla",
+            f"{method} {setting}",
+            _gain(frame, method, setting) if not frame.empty else None,
+            margin,
+        )
+    for setting in (
+        "symmetric-20",
+        "symmetric-40",
+        "symmetric-60",
+        "asymmetric-20",
+        "asymmetric-40",
+        "pairflip-20",
+        "pairflip-40",
+        "cifar10n-rand1",
+    ):
+        add(
+            "TAD at or above vanilla",
+            f"DATM {setting}",
+            _gain(frame, "DATM", setting) if not frame.empty else None,
+            0.0,
+        )
+    if digits is not None:
+        sym = digits.get("symmetric0.4-datm")
+        gain = None if sym is None else sym["arms"]["tad"]["acc_mean"] - sym["arms"]["vanilla"]["acc_mean"]
+        add("digits: DATM + TAD − vanilla DATM", "symmetric 40%", gain, 0.0)
+        demo = digits.get("pairflip0.4-dm")
+        share = None
+        if demo is not None:
+            a = {k: v["acc_mean"] for k, v in demo["arms"].items()}
+            share = (a["tad"] - a["vanilla"]) / (a["clean"] - a["vanilla"])
+        add("make demo: share of the vanilla-to-clean gap recovered", "digits pair-flip 40%, DM", share, 0.75)
+    if overhead is not None:
+        add(
+            "TAD epoch / vanilla epoch (default scoring)",
+            overhead["preset"],
+            overhead["expert_epoch"]["tad-pass"]["ratio"],
+            1.25,
+            at_least=False,
+        )
+    return pd.DataFrame.from_records(records)
+
+
+def diagnosis_table(rows: list[dict]) -> pd.DataFrame:
+    """The factorial diagnosis: one line per arm, accuracy per setting, and the initial pool's precision."""
+    records = []
+    for row in rows:
+        quality = row.get("pool_quality") or {}
+        records.append(
+            {
+                "setting": row["setting"],
+                "arm": row["arm"],
+                "accuracy": _pm(row["acc_mean"], row["acc_std"]),
+                "pool precision": quality.get("precision"),
+            }
+        )
+    if not records:
+        return pd.DataFrame()
+    frame = pd.DataFrame.from_records(records)
+    table = frame.pivot_table(
+        index="arm", columns="setting", values=["accuracy", "pool precision"], aggfunc="first"
+    )
+    arms = list(dict.fromkeys(r["arm"] for r in rows))
+    return table.loc[arms]
+
+
+def factorial_effects(rows: list[dict]) -> pd.DataFrame:
+    """Main effects of the diagnosis per setting: mean accuracy with TAD in a pathway minus without.
+
+    Trajectories, pool and initialising experts are averaged over the other two (with the
+    consistency term on; the arm without any TAD pathway is vanilla DATM). The consistency
+    term's effect is averaged over the seven arms that use TAD's experts.
+    """
+    records = []
+    for setting in dict.fromkeys(r["setting"] for r in rows):
+        acc = {}
+        for r in rows:
+            if r["setting"] != setting or r["factors"]["trajectories"] == "oracle":
+                continue
+            f = r["factors"]
+            acc[(f["trajectories"], f["pool"], f["init_experts"], f["consistency"])] = r["acc_mean"]
+        cells = {}
+        for traj in ("vanilla", "tad"):
+            for pool in ("all", "trusted"):
+                for init in ("vanilla", "tad"):
+                    key = (traj, pool, init, True)
+                    if key in acc:
+                        cells[(traj, pool, init)] = acc[key]
+        if len(cells) < 8:
+            continue
+        effect = {}
+        for i, (name, on) in enumerate(
+            (("trajectories", "tad"), ("pool", "trusted"), ("init_experts", "tad"))
+        ):
+            with_tad = [v for k, v in cells.items() if k[i] == on]
+            without = [v for k, v in cells.items() if k[i] != on]
+            effect[name] = sum(with_tad) / 4 - sum(without) / 4
+        pairs = [(v, acc.get((*k[:3], False))) for k, v in acc.items() if k[3] and (*k[:3], False) in acc]
+        effect["consistency"] = sum(a - b for a, b in pairs) / len(pairs) if pairs else float("nan")
+        records.append({"setting": setting, **effect})
+    if not records:
+        return pd.DataFrame()
+    return pd.DataFrame.from_records(records).set_index("setting").round(2)
+
+
 def ablation_table(ablations: list[dict], main: list[dict]) -> pd.DataFrame:
     """Rows (method, setting); columns vanilla, every TAD variant and the full method."""
     records = {}
@@ -205,6 +407,7 @@ __all__ = [
     "exact_accuracy_table",
     "grid_frame",
     "high_noise_table",
+    "issue_targets",
     "provenance_table",
     "target_checks",
     "trust_table",

@@ -26,18 +26,27 @@ from tad.rng import generator
 Candidate = Callable[[TrustConfig, RecalibConfig], tuple[TrustConfig, RecalibConfig]]
 
 
-def _candidate(warmup_fraction: float, gamma: float) -> Candidate:
-    def apply(trust: TrustConfig, recalib: RecalibConfig) -> tuple[TrustConfig, RecalibConfig]:
-        return replace(trust, warmup_fraction=warmup_fraction), replace(recalib, gamma=gamma)
+def _candidate(**trust: object) -> Candidate:
+    def apply(trust_config: TrustConfig, recalib: RecalibConfig) -> tuple[TrustConfig, RecalibConfig]:
+        return replace(trust_config, **trust), recalib
 
     return apply
 
 
-# The knobs the method is most sensitive to in our reconstruction: when the first division
-# happens, and how reliable a sample must be to be recalled.
-CANDIDATES: dict[str, Candidate] = {
-    f"warmup={w},gamma={g}": _candidate(w, g) for w in (0.2, 0.4) for g in (0.8, 0.9)
+# Each set settles open choices of the outer loop on top of the defaults; sets run one after another,
+# and the winner of a set becomes the default before the next set runs (results/<preset>-selection*.json).
+CANDIDATE_SETS: dict[str, dict[str, Candidate]] = {
+    # split a class only on evidence of noise; average each sample's loss over the divisions
+    # (against confirmation bias) or judge the latest loss
+    "outer": {
+        f"evidence={'on' if e else 'off'},loss_ema={m}": _candidate(evidence=e, loss_ema=m)
+        for e in (True, False)
+        for m in (0.0, 0.8)
+    },
+    # score with an evaluation pass or from the training pass itself (cheaper)
+    "scoring": {f"scoring={m}": _candidate(scoring=m) for m in ("pass", "online")},
 }
+CANDIDATES = CANDIDATE_SETS["outer"]
 
 
 def validation_split(noisy_labels: Tensor, fraction: float, seed: int) -> Tensor:
@@ -54,6 +63,7 @@ def validation_split(noisy_labels: Tensor, fraction: float, seed: int) -> Tensor
 @dataclass(frozen=True)
 class CandidateScore:
     name: str
+    seed: int
     noisy_val_accuracy: float  # % agreement with the held-out noisy labels (the selection criterion)
     clean_val_accuracy: float  # % against the true labels: reported, never used to choose
     trusted_precision: float | None
@@ -81,7 +91,8 @@ def score_candidate(
         trust=trust,
         recalib=recalib,
         augment=config.augment,
-        generator=generator(config.seed, "selection", name),
+        # every candidate draws the same initialisation, batches and augmentations (common random numbers)
+        generator=generator(config.seed, "selection"),
         device=device,
         clean_labels=clean[keep],
     )
@@ -90,6 +101,7 @@ def score_candidate(
     final = run.history[-1]
     return CandidateScore(
         name,
+        config.seed,
         100 * float(hits_noisy.float().mean()),
         100 * float(hits_clean.float().mean()),
         final["precision"],
@@ -97,24 +109,35 @@ def score_candidate(
 
 
 def summarise(scores: dict[str, list[CandidateScore]]) -> dict:
-    """Mean noisy-validation accuracy per candidate over settings, and the winner."""
-    names = next(iter(scores.values()))
-    table = {
-        c.name: statistics.fmean(s[i].noisy_val_accuracy for s in scores.values())
-        for i, c in enumerate(names)
-    }
+    """Mean noisy-validation accuracy per candidate over settings and seeds, and the winner."""
+    rows = [row for setting in scores.values() for row in setting]
+    names = list(dict.fromkeys(r.name for r in rows))
+    table = {n: statistics.fmean(r.noisy_val_accuracy for r in rows if r.name == n) for n in names}
     return {"mean_noisy_val_accuracy": table, "chosen": max(table, key=table.get)}
 
 
-def to_json(scores: dict[str, list[CandidateScore]], config: ExperimentConfig, fraction: float) -> dict:
+def to_json(
+    scores: dict[str, list[CandidateScore]],
+    config: ExperimentConfig,
+    fraction: float,
+    candidates: dict[str, Candidate] = CANDIDATES,
+) -> dict:
     return {
         "criterion": "accuracy of a TAD expert on a held-out split with the noisy labels",
         "validation_fraction": fraction,
-        "candidates": list(CANDIDATES),
+        "candidates": list(candidates),
         "settings": {setting: [vars(s) for s in rows] for setting, rows in scores.items()},
         **summarise(scores),
         "base_config": to_dict(config),
     }
 
 
-__all__ = ["CANDIDATES", "CandidateScore", "score_candidate", "summarise", "to_json", "validation_split"]
+__all__ = [
+    "CANDIDATES",
+    "CANDIDATE_SETS",
+    "CandidateScore",
+    "score_candidate",
+    "summarise",
+    "to_json",
+    "validation_split",
+]

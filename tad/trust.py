@@ -185,18 +185,119 @@ def _class_seed(seed: int, c: int) -> int:
     return seed + c
 
 
+@dataclass(frozen=True)
+class NoiseEvidence:
+    """Whether one class's losses show label noise, and the three tests behind the answer.
+
+    Reconstruction (ours; the paper's rule is unknown): a class is split only when
+    (1) the two components of a two-Gaussian fit are separated (Ashman's D at least
+    ``evidence_separation``; Ashman, Bird & Zepf 1994), (2) the high component sits
+    where wrong labels sit: its mean loss is at least ``evidence_wrong_level`` × ln C,
+    the loss of a label the model gives no more than chance (or, optionally, at least
+    ``evidence_ratio`` times the median loss of the labels the model predicts), and optionally (3) two
+    components explain the losses better than one by the Bayesian information
+    criterion (``delta_bic`` = BIC₁ − BIC₂ at least ``evidence_bic``). A class without
+    evidence is trusted whole, so clean data are not split. The BIC test is off by
+    default: on CIFAR-10 the skewed losses of clean classes favour two components by
+    ΔBIC 24-101 while noisy classes can score below 0 (``results/diagnosis``), so it
+    does not tell noise from skew; the wrong-label level does.
+    """
+
+    delta_bic: float
+    separation: float
+    high_loss: float  # mean raw loss of the high component (nan when no fit)
+    right_loss: float  # median loss of the samples whose label the model predicts (nan: none known)
+    split: bool
+
+
+def noise_evidence(
+    losses: Tensor, num_classes: int, *, config: TrustConfig, seed: int, agreed: Tensor | None = None
+) -> NoiseEvidence:
+    """Test one class's raw per-sample ``losses`` (n,) for a second, wrong-label component.
+
+    ``agreed`` (bool, n) marks the samples whose label is the model's prediction; their
+    median loss is the "right label" level that the ratio test compares against.
+    """
+    n = losses.shape[0]
+    if n < 20 or float(losses.max() - losses.min()) < 1e-6:
+        return NoiseEvidence(0.0, 0.0, float("nan"), float("nan"), False)
+    values = losses.double().numpy().reshape(-1, 1)
+    fits = []
+    for k in (1, 2):
+        gmm = GaussianMixture(n_components=k, max_iter=100, reg_covar=config.gmm_reg_covar, random_state=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fits.append(gmm.fit(values))
+    delta_bic = float(fits[0].bic(values) - fits[1].bic(values))
+    means, variances = fits[1].means_.ravel(), fits[1].covariances_.ravel()
+    low, high = np.argsort(means)
+    separation = float(np.sqrt(2.0) * (means[high] - means[low]) / np.sqrt(variances[low] + variances[high]))
+    high_loss = float(means[high])
+    right_loss = float(losses[agreed].median()) if agreed is not None and bool(agreed.any()) else float("nan")
+    wrong_level = high_loss >= config.evidence_wrong_level * float(np.log(num_classes))
+    ratio = config.evidence_ratio
+    far_from_right = ratio is not None and high_loss >= ratio * right_loss  # False when right_loss is nan
+    split = (
+        (config.evidence_bic is None or delta_bic >= config.evidence_bic)
+        and separation >= config.evidence_separation
+        and (wrong_level or far_from_right)
+    )
+    return NoiseEvidence(delta_bic, separation, high_loss, right_loss, split)
+
+
+def class_evidence(
+    losses: Tensor,
+    labels: Tensor,
+    num_classes: int,
+    *,
+    config: TrustConfig,
+    seed: int,
+    predictions: Tensor | None = None,
+) -> list[NoiseEvidence]:
+    """:func:`noise_evidence` for every class of ``labels`` (an absent class shows none)."""
+    agreed = None if predictions is None else predictions == labels
+    return [
+        noise_evidence(
+            losses[labels == c],
+            num_classes,
+            config=config,
+            seed=_class_seed(seed, c),
+            agreed=None if agreed is None else agreed[labels == c],
+        )
+        for c in range(num_classes)
+    ]
+
+
 def clean_posteriors(
-    losses: Tensor, labels: Tensor, num_classes: int, *, config: TrustConfig, seed: int
+    losses: Tensor,
+    labels: Tensor,
+    num_classes: int,
+    *,
+    config: TrustConfig,
+    seed: int,
+    predictions: Tensor | None = None,
 ) -> Tensor:
-    """(N,) clean posterior ``w_i`` from one GMM per class (or one global GMM)."""
+    """(N,) clean posterior ``w_i`` from one GMM per class (or one global GMM).
+
+    With ``config.evidence`` a class whose losses show no evidence of noise
+    (:func:`noise_evidence`) keeps ``w_i = 1`` for all its samples.
+    """
     normalised = normalise_losses(losses, labels, num_classes, per_class=config.classwise_gmm)
     if not config.classwise_gmm:
-        return gmm_clean_posterior(normalised, config=config, seed=seed)[0]
-    w = torch.ones_like(losses)
-    for c in range(num_classes):
-        idx = labels == c
-        if idx.any():
-            w[idx] = gmm_clean_posterior(normalised[idx], config=config, seed=_class_seed(seed, c))[0]
+        w = gmm_clean_posterior(normalised, config=config, seed=seed)[0]
+    else:
+        w = torch.ones_like(losses)
+        for c in range(num_classes):
+            idx = labels == c
+            if idx.any():
+                w[idx] = gmm_clean_posterior(normalised[idx], config=config, seed=_class_seed(seed, c))[0]
+    if config.evidence:
+        evidence = class_evidence(
+            losses, labels, num_classes, config=config, seed=seed, predictions=predictions
+        )
+        for c, ev in enumerate(evidence):
+            if not ev.split:
+                w[labels == c] = 1.0
     return w
 
 
@@ -266,14 +367,17 @@ def divide(
     *,
     config: TrustConfig,
     seed: int,
+    predictions: Tensor | None = None,
 ) -> TrustSplit:
     """One outer step: GMM posteriors, class-wise thresholds and the trusted space.
+
+    ``predictions`` (N,), the model's argmax, feed the evidence test's "right label" level.
 
     Recalled samples carry their pseudo-label in ``labels`` and are re-checked here
     against it: those that no longer pass their class threshold lose their
     recalled status (the caller restores their observed label).
     """
-    p_clean = clean_posteriors(losses, labels, num_classes, config=config, seed=seed)
+    p_clean = clean_posteriors(losses, labels, num_classes, config=config, seed=seed, predictions=predictions)
     thresholds = class_thresholds(p_clean, labels, num_classes, config=config)
     trusted = p_clean >= thresholds[labels]
     counts = torch.bincount(labels, minlength=num_classes)
@@ -311,8 +415,10 @@ def consistency_loss(logits: Tensor, targets: Tensor) -> Tensor:
 
 __all__ = [
     "MixtureFit",
+    "NoiseEvidence",
     "SampleScores",
     "TrustSplit",
+    "class_evidence",
     "class_thresholds",
     "clean_posteriors",
     "consistency_loss",
@@ -321,6 +427,7 @@ __all__ = [
     "fit_class_gmms",
     "gmm_clean_posterior",
     "guard_class_minimum",
+    "noise_evidence",
     "normalise_losses",
     "score_samples",
     "update_loss_average",

@@ -152,23 +152,33 @@ def test_folders_separate_different_settings(tmp_path):
         train_experts("bogus", *make_problem(), 3, SPEC, root=None, device=CPU)
 
 
-def test_consensus_needs_a_majority_with_the_same_label():
-    def expert(trusted, labels):
-        return Expert(torch.zeros(1, 1), [], torch.tensor(trusted), torch.tensor(labels), [])
+def test_consensus_averages_clean_posteriors_over_majority_labels():
+    def expert(p_clean, labels):
+        p = torch.tensor(p_clean)
+        return Expert(torch.zeros(1, 1), [], p >= 0.5, torch.tensor(labels), [], p)
 
     experts = [
-        expert([True, True, False, True], [0, 1, 2, 0]),
-        expert([True, False, False, True], [0, 1, 2, 1]),
-        expert([True, True, True, True], [0, 1, 2, 1]),
+        expert([0.9, 0.9, 0.1, 0.9, 0.6], [0, 1, 2, 0, 3]),
+        expert([0.9, 0.2, 0.1, 0.9, 0.4], [0, 1, 2, 1, 3]),
+        expert([0.9, 0.9, 0.9, 0.9, 0.6], [0, 1, 2, 1, 3]),
     ]
-    trusted, labels = consensus_split(experts)
-    assert labels.tolist() == [0, 1, 2, 1]
-    assert trusted.tolist() == [True, True, False, True]
+    trusted, labels, score = consensus_split(experts)
+    assert labels.tolist() == [0, 1, 2, 1, 3]
+    # sample 3: the expert with another label counts 0, so (0 + 0.9 + 0.9) / 3 = 0.6
+    torch.testing.assert_close(score, torch.tensor([0.9, 2.0 / 3.0, 1.1 / 3.0, 0.6, 1.6 / 3.0]))
+    assert trusted.tolist() == [True, True, False, True, True]
+    # requiring every expert's vote would keep sample 0 alone
+    everyone = [Expert(torch.zeros(1, 1), [], torch.ones(2, dtype=torch.bool), torch.tensor([0, 1]), [])] * 2
+    assert consensus_split(everyone)[0].all()
 
 
 def test_two_stage_experts_train_on_one_static_filter(tmp_path):
     images, noisy, clean = make_problem()
-    spec = replace(SPEC, trust=replace(SPEC.trust, schedule="static"), recalib=RecalibConfig(enabled=False))
+    spec = replace(
+        SPEC,
+        trust=replace(SPEC.trust, schedule="static", evidence=False),
+        recalib=RecalibConfig(enabled=False),
+    )
     experts = train_experts("tad", images, noisy, clean, 3, spec, root=tmp_path, device=CPU)
     # the filter comes from the first vanilla expert, which the vanilla arm shares
     assert (SPEC.folder(tmp_path, "vanilla") / "expert_000.pt").exists()

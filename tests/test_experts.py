@@ -62,10 +62,12 @@ def train(small, trust: TrustConfig, *, epochs: int = 3, seed: int = 0, **kwargs
     )
 
 
+# Tiny nets learn too little in three epochs for the evidence test to open a class, so these
+# schedule tests split unconditionally (the evidence test has its own tests in test_trust.py).
 SCHEDULES = {
     "vanilla": TrustConfig(enabled=False),
-    "dynamic": TrustConfig(warmup_fraction=0.25),  # one warm-up epoch of three or four
-    "static": TrustConfig(schedule="static", warmup_fraction=0.25),
+    "dynamic": TrustConfig(warmup_fraction=0.25, latest_start_fraction=0.25, evidence=False),
+    "static": TrustConfig(schedule="static", warmup_fraction=0.25, evidence=False),
 }
 
 

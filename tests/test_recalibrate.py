@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from tad.config import RecalibConfig
 from tad.recalibrate import (
     Recalibration,
+    anchor_subspace,
     apply_recall,
     class_anchors,
+    class_cuts,
     cosine_similarities,
+    fit_temperature,
     mahalanobis_distances,
     prepare_features,
     recalibrate,
@@ -131,7 +136,7 @@ COSINES = torch.tensor([[0.9, 0.1, -0.2], [0.8, 0.3, 0.1], [-0.5, 0.2, 0.1]])
 def test_mahalanobis_reliability():
     cand, rel, agree = reliability_scores(DISTANCES, COSINES, mode="mahalanobis", temperature=0.5)
     assert cand.tolist() == [0, 1, 0]
-    expected = (-DISTANCES / 0.5).softmax(dim=1)[torch.arange(3), cand]
+    expected = (-(DISTANCES**2) / (2 * 0.5)).softmax(dim=1)[torch.arange(3), cand]
     torch.testing.assert_close(rel, expected)
     assert agree.all()
     _, sharper, _ = reliability_scores(DISTANCES, COSINES, mode="mahalanobis", temperature=0.1)
@@ -149,7 +154,7 @@ def test_cosine_reliability():
 
 def test_combined_reliability_needs_both_measures_to_agree():
     cand, rel, agree = reliability_scores(DISTANCES, COSINES, mode="both", temperature=1.0)
-    maha = (-DISTANCES).softmax(dim=1)
+    maha = (-(DISTANCES**2) / 2).softmax(dim=1)
     assert cand.tolist() == [0, 1, 0]
     assert agree.tolist() == [True, False, False]
     expected = torch.stack([maha[0, 0] * 0.9, maha[1, 1] * 0.3, maha[2, 0] * 0.0])
@@ -203,7 +208,8 @@ def test_recalibrate_recalls_correct_pseudo_labels_from_the_untrusted_space(reli
     assert int(recalled.sum()) >= 0.5 * int(split.untrusted.sum())
     accuracy = float((recal.candidates[recalled] == data["clean"][recalled]).float().mean())
     assert accuracy >= 0.9
-    assert (recal.reliability[recalled] >= config.gamma).all()
+    # every recall clears the cut of its candidate class, fitted on held-out trusted samples
+    assert (recal.reliability[recalled] >= recal.cuts[recal.candidates[recalled]]).all()
     assert ((recal.reliability >= 0) & (recal.reliability <= 1)).all()
 
 
@@ -261,5 +267,59 @@ def test_apply_recall_changes_only_recalled_samples():
     assert new.labels.tolist() == [0, 0, 2, 0, 2]
     assert new.trusted.tolist() == [True, True, False, True, True]
     assert new.recalled.tolist() == [False, True, False, True, True]
-    assert torch.equal(new.p_clean, split.p_clean) and torch.equal(new.thresholds, split.thresholds)
+    # a recalled sample is as trusted as its pseudo-label is reliable; the others keep their posterior
+    torch.testing.assert_close(new.p_clean, torch.tensor([0.9, 0.95, 0.2, 0.8, 0.9]))
+    assert torch.equal(new.thresholds, split.thresholds)
     assert split.labels.tolist() == [0, 1, 2, 0, 1]  # the old split is untouched
+
+
+def test_anchor_subspace_is_an_orthonormal_basis_of_the_centred_anchors():
+    g = torch.Generator().manual_seed(0)
+    anchors = torch.randn(5, 40, generator=g, dtype=torch.float64)
+    basis = anchor_subspace(anchors)
+    assert basis.shape == (40, 4)  # C anchors span C - 1 directions once centred
+    torch.testing.assert_close(basis.T @ basis, torch.eye(4, dtype=torch.float64))
+    centred = anchors - anchors.mean(0)
+    torch.testing.assert_close(centred @ basis @ basis.T, centred)  # nothing of the anchors is lost
+
+
+def test_squared_distances_in_the_anchor_subspace_reach_confident_posteriors_in_high_dimension():
+    # 512-d features, four well-separable classes: the old reliability (unsquared whitened
+    # distances over all 512 dimensions) stays far below any useful γ; the new one does not.
+    g = torch.Generator().manual_seed(1)
+    centres = 0.5 * torch.randn(4, 512, generator=g)
+    labels = torch.arange(4).repeat_interleave(200)
+    features = centres[labels] + 3.0 * torch.randn(800, 512, generator=g)
+    trusted = torch.ones(800, dtype=torch.bool)
+    split = TrustSplit(trusted, labels, ~trusted, trusted.float(), torch.full((4,), 0.5))
+    recal = recalibrate(features, torch.eye(4)[labels], split, 4, config=RecalibConfig(), seed=0)
+    assert float(recal.reliability.median()) > 0.9
+    assert float((recal.candidates == labels).float().mean()) > 0.95
+    z = prepare_features(features, trusted, normalise=True)
+    anchors = class_anchors(z, labels, trusted, 4)
+    cov = shared_covariance(z, labels, trusted, anchors, shrinkage=0.1)
+    old = (-mahalanobis_distances(z, anchors, whitening_matrix(cov))).softmax(dim=1).max(dim=1).values
+    assert float(old.median()) < 0.7
+
+
+def test_fit_temperature_matches_the_confidence_to_the_accuracy():
+    g = torch.Generator().manual_seed(2)
+    labels = torch.randint(0, 3, (3000,), generator=g)
+    # distances whose right-class posterior at T = 4 is the truth: samples drawn from that posterior
+    raw = torch.rand(3000, 3, generator=g) * 3.0
+    posterior = (-(raw**2) / (2 * 4.0)).softmax(dim=1)
+    drawn = torch.multinomial(posterior, 1, generator=g).squeeze(1)
+    assert fit_temperature(raw, drawn) == pytest.approx(4.0, rel=0.35)
+    del labels
+
+
+def test_class_cuts_reach_the_precision_target_on_the_held_out_samples():
+    reliability = torch.tensor([0.99, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    candidates = torch.zeros(8, dtype=torch.long)
+    labels = torch.tensor([0, 0, 0, 0, 1, 0, 1, 1])
+    cuts = class_cuts(reliability, candidates, labels, 2, precision=0.8, support=3)
+    # prefix precisions 1, 1, 1, 1, .8, .83, .71, .625: the lowest cut keeping >= .8 is 0.6
+    assert cuts[0] == pytest.approx(0.6)
+    assert math.isinf(cuts[1])  # no held-out sample has candidate 1
+    strict = class_cuts(reliability, candidates, labels, 2, precision=1.0, support=5)
+    assert math.isinf(strict[0])  # only four perfect samples: below the support

@@ -21,10 +21,12 @@ def test_main_grid_lists_every_setting_once_per_method():
         "symmetric-60",
         "asymmetric-20",
         "asymmetric-40",
+        "pairflip-20",
+        "pairflip-40",
         "cifar10n-aggre",
         "cifar10n-rand1",
     ]
-    assert len(jobs) == 16
+    assert len(jobs) == 20
     clean = next(j for j in jobs if j.setting == "clean")
     assert "clean" not in clean.arms  # on clean labels the clean arm would repeat vanilla
     with pytest.raises(ValueError, match="unknown grid"):
@@ -43,6 +45,10 @@ def test_ablations_change_one_thing_and_run_only_tad():
     assert configs["global-threshold"].trust.threshold == "global"
     assert configs["mahalanobis-only"].recalib.reliability == "mahalanobis"
     assert configs["cosine-only"].recalib.reliability == "cosine"
+    assert configs["split-every-class"].trust.evidence is not base.trust.evidence or not base.trust.evidence
+    assert configs["fixed-start"].trust.start_loss_drop == 0.0
+    assert configs["latest-loss"].trust.loss_ema == 0.0
+    assert configs["soft-untrusted"].trust.untrusted == "soft"
     assert len({c.name for c in configs.values()}) == len(configs)
 
 

@@ -5,9 +5,12 @@ import pytest
 from tad.results import (
     ablation_table,
     accuracy_table,
+    diagnosis_table,
     exact_accuracy_table,
+    factorial_effects,
     grid_frame,
     high_noise_table,
+    issue_targets,
     provenance_table,
     target_checks,
     trust_table,
@@ -133,3 +136,109 @@ def test_provenance_names_scale_hardware_and_minutes_of_every_row():
     assert table.loc[("DATM", "symmetric-40", "full"), "device"] == "cuda"
     assert table.loc[("DM", "clean", "full"), "minutes"] == 10.0
     assert provenance_table([]).empty
+
+
+def trust_row(method, setting, kind, rate, arms, *, fraction, precision, recalled, pl_accuracy, history):
+    out = row(method, setting, kind, rate, arms)
+    out["trust"] = {
+        "final": {
+            "trusted_size": round(1000 * fraction),
+            "trusted_fraction": fraction,
+            "precision": precision,
+            "recall": 0.9,
+            "recalled_size": recalled,
+            "pseudo_label_accuracy": pl_accuracy,
+        },
+        "history": [{"trusted_fraction": f, "divided": f < 1.0} for f in history],
+    }
+    return out
+
+
+def test_issue_targets_measure_each_target_and_mark_missing_rows():
+    rows = [
+        trust_row(
+            "datm",
+            "pairflip-40",
+            "pairflip",
+            0.4,
+            {"vanilla": arm(30), "tad": arm(35)},
+            fraction=0.62,
+            precision=0.93,
+            recalled=40,
+            pl_accuracy=0.9,
+            history=[1.0, 0.5, 0.55, 0.62],
+        ),
+        trust_row(
+            "datm",
+            "clean",
+            "clean",
+            0.0,
+            {"vanilla": arm(40), "tad": arm(39)},
+            fraction=0.8,
+            precision=1.0,
+            recalled=0,
+            pl_accuracy=None,
+            history=[1.0, 0.8],
+        ),
+    ]
+    digits = {
+        "symmetric0.4-datm": {"arms": {"vanilla": arm(90), "tad": arm(91)}},
+        "pairflip0.4-dm": {"arms": {"vanilla": arm(60), "tad": arm(80), "clean": arm(90)}},
+    }
+    table = issue_targets(
+        rows, digits=digits, overhead={"preset": "p", "expert_epoch": {"tad-pass": {"ratio": 1.3}}}
+    )
+    got = {(r["target"], r["where"]): (r["measured"], r["outcome"]) for r in table.to_dict("records")}
+    assert got[("TAD − vanilla", "DATM pairflip-40")] == (5.0, "met")
+    assert got[("no harm without noise: TAD − vanilla", "DATM clean")] == (-1.0, "MISSED")
+    assert got[("trusted share on clean labels", "clean")] == (0.8, "MISSED")
+    assert got[("|trusted share − true clean share|", "pairflip-40")] == (pytest.approx(0.02), "met")
+    assert got[("trusted precision", "pairflip-40")] == (0.93, "met")
+    # 40 recalled of the 420 that were untrusted at some point (380 still untrusted + 40 recalled)
+    assert got[("share of the untrusted space recalled", "pairflip-40")] == (
+        pytest.approx(40 / 420, abs=1e-3),
+        "met",
+    )
+    assert got[("trusted space grows: last − first division", "pairflip-40")] == (pytest.approx(0.12), "met")
+    assert got[("make demo: share of the vanilla-to-clean gap recovered", "digits pair-flip 40%, DM")] == (
+        pytest.approx(2 / 3, abs=1e-3),
+        "MISSED",
+    )
+    assert got[("TAD epoch / vanilla epoch (default scoring)", "p")] == (1.3, "MISSED")
+    assert got[("TAD − vanilla", "DM pairflip-40")][1] == "not run"
+    assert got[("trusted precision", "symmetric-20")][1] == "not run"
+
+
+def test_factorial_effects_recover_an_additive_model():
+    from tad.diagnose import factorial_arms
+
+    rows = []
+    for a in factorial_arms():
+        if a.trajectories == "oracle":
+            acc = 50.0
+        else:
+            acc = (
+                30
+                + 2.0 * (a.trajectories == "tad")
+                + 1.0 * (a.pool == "trusted")
+                - 1.0 * (a.init_experts == "tad")
+            )
+            acc += 0.5 * (a.consistency and a.uses_tad)
+        rows.append(
+            {
+                "setting": "pairflip-40",
+                "arm": a.name,
+                "factors": vars(a),
+                "acc_mean": acc,
+                "acc_std": 0.1,
+                "pool_quality": {"precision": 0.9} if a.pool == "trusted" else None,
+            }
+        )
+    effects = factorial_effects(rows).loc["pairflip-40"]
+    # the arm without TAD has no consistency bonus, which shifts every TAD-level mean by 0.5 / 4
+    assert effects["trajectories"] == pytest.approx(2.0 + 0.125, abs=0.01)
+    assert effects["pool"] == pytest.approx(1.0 + 0.125, abs=0.01)
+    assert effects["init_experts"] == pytest.approx(-1.0 + 0.125, abs=0.01)
+    assert effects["consistency"] == pytest.approx(0.5)
+    table = diagnosis_table(rows)
+    assert len(table) == len(rows) and table.loc["oracle", ("accuracy", "pairflip-40")] == "50.0 ± 0.1"

@@ -23,9 +23,19 @@ from tad.models import build_model
 StepCallback = Callable[[int, float], None]
 
 
-def distribution_matching_loss(real_embeddings: Tensor, syn_embeddings: Tensor) -> Tensor:
-    """``‖mean(real) − mean(syn)‖²`` for one class: (n, d) and (m, d) -> scalar."""
-    return ((real_embeddings.mean(dim=0) - syn_embeddings.mean(dim=0)) ** 2).sum()
+def distribution_matching_loss(
+    real_embeddings: Tensor, syn_embeddings: Tensor, weights: Tensor | None = None
+) -> Tensor:
+    """``‖mean(real) − mean(syn)‖²`` for one class: (n, d) and (m, d) -> scalar.
+
+    With ``weights`` (n,) the real mean is weighted (TAD's clean-probabilities).
+    """
+    if weights is None:
+        real_mean = real_embeddings.mean(dim=0)
+    else:
+        w = weights.to(real_embeddings.dtype)
+        real_mean = (w[:, None] * real_embeddings).sum(dim=0) / w.sum().clamp(min=1e-8)
+    return ((real_mean - syn_embeddings.mean(dim=0)) ** 2).sum()
 
 
 def _augmented_batches(
@@ -48,8 +58,9 @@ def dm_step_loss(
     syn: list[Tensor],
     augment: AugmentConfig | None,
     generator: torch.Generator,
+    weights: list[Tensor] | None = None,
 ) -> Tensor:
-    """The DM loss summed over classes for one random network.
+    """The DM loss summed over classes for one random network (real means weighted by ``weights``).
 
     All classes go through the network in one batch each for real and synthetic
     images; instance norm treats samples independently, so this equals the
@@ -61,8 +72,9 @@ def dm_step_loss(
     syn_emb = net.embed(torch.cat(syn))
     loss = syn_emb.new_zeros(())
     r0 = s0 = 0
-    for r, s in zip(real, syn, strict=True):
-        loss = loss + distribution_matching_loss(real_emb[r0 : r0 + len(r)], syn_emb[s0 : s0 + len(s)])
+    for c, (r, s) in enumerate(zip(real, syn, strict=True)):
+        w = None if weights is None else weights[c]
+        loss = loss + distribution_matching_loss(real_emb[r0 : r0 + len(r)], syn_emb[s0 : s0 + len(s)], w)
         r0, s0 = r0 + len(r), s0 + len(s)
     return loss
 
@@ -80,14 +92,19 @@ def distill_dm(
     generator: torch.Generator,
     device: torch.device,
     callback: StepCallback | None = None,
+    weights: Tensor | None = None,
+    init_pool: Tensor | None = None,
 ) -> SyntheticSet:
     """Distil ``ipc`` images per class from the samples selected by ``pool`` (bool (N,)).
 
     ``labels`` (N,) are the labels DM trusts (noisy, current TAD labels, or clean).
+    ``weights`` (N,) weight each real sample in its class mean; the synthetic set starts
+    from ``init_pool`` (default: ``pool``).
     """
     pools = class_pools(labels, pool, num_classes)
     check_pools(pools, ipc, "the real data pool")
-    init = init_from_real(images, labels, pool, ipc, num_classes, generator=generator)
+    init_pool = pool if init_pool is None else init_pool
+    init = init_from_real(images, labels, init_pool, ipc, num_classes, generator=generator)
     syn = init.images.to(device)
     if config.init == "noise":
         syn = torch.randn(syn.shape, generator=generator).to(device)
@@ -105,9 +122,11 @@ def distill_dm(
         net.train()
         for p in net.parameters():
             p.requires_grad_(False)
-        real = [images[sample_from_pool(p, config.batch_real, generator)].to(device) for p in pools]
+        drawn = [sample_from_pool(p, config.batch_real, generator) for p in pools]
+        real = [images[idx].to(device) for idx in drawn]
+        w = None if weights is None else [weights[idx].to(device) for idx in drawn]
         syn_per_class = list(syn.split(ipc))
-        loss = dm_step_loss(net, real, syn_per_class, aug, generator)
+        loss = dm_step_loss(net, real, syn_per_class, aug, generator, w)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -1,0 +1,180 @@
+"""Which pathway of DATM + TAD costs or gains accuracy: a factorial diagnosis, plus an oracle.
+
+DATM reads the real data in three places, and TAD can change each of them:
+
+* ``trajectories``: the experts whose trajectories are matched (vanilla or TAD experts);
+* ``pool``: the real images the synthetic set starts from (all, with the noisy labels, or
+  TAD's trusted space, with its labels);
+* ``init_experts``: the experts that pick the correctly-classified initial images and give
+  the soft labels their logits (vanilla or TAD experts);
+
+and TAD's experts themselves train with or without the ``consistency`` term. Every arm
+shares the data, the noise, the evaluation networks and (through common random numbers)
+the experts' initialisations and batches, so differences between arms are the pathways'.
+
+The ``oracle`` arm trains its experts on the truly clean samples only and starts from
+them: the ceiling that a perfect division would give. It reads the clean labels, so it is
+a diagnostic and is never used to choose anything.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from tad.buffer import Expert, consensus_split, train_experts
+from tad.config import ExperimentConfig
+from tad.distill.datm import distill_trajectory_matching, initial_synthetic_set
+from tad.diversion import TrustState, trust_diagnostics
+from tad.models import build_model
+from tad.pipeline import NoisyData, _ensure_ipc_per_class, evaluate_arm, expert_spec, prepare_data
+from tad.rng import generator
+from tad.trust import TrustSplit
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class FactorialArm:
+    """One cell of the diagnosis: where TAD is used (``oracle`` marks the diagnostic ceiling)."""
+
+    trajectories: str  # "vanilla", "tad" or "oracle"
+    pool: str  # "all" or "trusted"
+    init_experts: str  # "vanilla" or "tad"
+    consistency: bool  # TAD's experts train with the consistency term
+
+    @property
+    def name(self) -> str:
+        if self.trajectories == "oracle":
+            return "oracle"
+        cons = "cons" if self.consistency else "nocons"
+        return f"traj={self.trajectories},pool={self.pool},init={self.init_experts},{cons}"
+
+    @property
+    def uses_tad(self) -> bool:
+        return "tad" in (self.trajectories, self.init_experts) or self.pool == "trusted"
+
+
+def factorial_arms(*, oracle: bool = True) -> list[FactorialArm]:
+    """Every combination of the three pathways and the consistency term, without duplicates.
+
+    The arm that uses no TAD expert (vanilla DATM) does not depend on the consistency term,
+    so it appears once.
+    """
+    arms = []
+    for traj, pool, init, cons in itertools.product(
+        ("vanilla", "tad"), ("all", "trusted"), ("vanilla", "tad"), (True, False)
+    ):
+        arm = FactorialArm(traj, pool, init, cons)
+        if arm.uses_tad or cons:
+            arms.append(arm)
+    if oracle:
+        arms.append(FactorialArm("oracle", "trusted", "oracle", False))
+    return arms
+
+
+def oracle_split(nd: NoisyData) -> TrustSplit:
+    """The perfect division: the samples whose observed label is the true one (reads clean labels)."""
+    clean = nd.noisy_labels == nd.clean_labels
+    k = nd.data.num_classes
+    return TrustSplit(clean, nd.noisy_labels.clone(), torch.zeros_like(clean), clean.float(), torch.zeros(k))
+
+
+class Diagnosis:
+    """The experts of every kind for one noise setting, trained once and shared by all arms."""
+
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        *,
+        device: torch.device,
+        experts_root: Path | None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.config, self.device, self.root, self.progress = config, device, experts_root, progress
+        self.nd = prepare_data(config)
+        self._experts: dict[tuple[str, bool], list[Expert]] = {}
+
+    def experts(self, kind: str, consistency: bool = True) -> list[Expert]:
+        key = (kind, consistency if kind == "tad" else True)
+        if key not in self._experts:
+            config = self.config
+            if kind == "tad" and not consistency:
+                config = replace(config, trust=replace(config.trust, lambda_cons=0.0))
+            nd = self.nd
+            fixed = oracle_split(nd) if kind == "oracle" else None
+            self._experts[key] = train_experts(
+                kind,
+                nd.data.train_images,
+                nd.noisy_labels,
+                nd.clean_labels,
+                nd.data.num_classes,
+                expert_spec(config),
+                root=self.root,
+                device=self.device,
+                progress=self.progress,
+                fixed_split=fixed,
+            )
+        return self._experts[key]
+
+    def trust_state(self, consistency: bool) -> TrustState:
+        experts = self.experts("tad", consistency)
+        trusted, labels, score = consensus_split(experts)
+        recalled = trusted & (labels != self.nd.noisy_labels)
+        split = TrustSplit(trusted, labels, recalled, score, torch.zeros(self.nd.data.num_classes))
+        return TrustState(split=split)
+
+    def pool(self, arm: FactorialArm) -> tuple[Tensor, Tensor, dict | None]:
+        """The labels and initial pool of ``arm``, and the trusted space's diagnostics if used."""
+        nd, k, ipc = self.nd, self.nd.data.num_classes, self.config.ipc
+        if arm.trajectories == "oracle":
+            state = TrustState(split=oracle_split(nd))
+        elif arm.pool == "trusted":
+            state = self.trust_state(arm.consistency)
+        else:
+            everyone = torch.ones_like(nd.noisy_labels, dtype=torch.bool)
+            return nd.noisy_labels, everyone, None
+        quality = trust_diagnostics(state.split, nd.noisy_labels, nd.clean_labels, k)
+        return state.split.labels, _ensure_ipc_per_class(state, ipc, k), quality
+
+    def run_arm(self, arm: FactorialArm) -> dict:
+        """Distil with ``arm``'s pathways and evaluate; a results row without its provenance."""
+        config, nd = self.config, self.nd
+        images, k = nd.data.train_images, nd.data.num_classes
+        trajectories = self.experts(arm.trajectories, arm.consistency)
+        init_experts = self.experts(arm.init_experts, arm.consistency)
+        labels, pool, quality = self.pool(arm)
+        skeleton = build_model(
+            config.model, channels=images.shape[1], num_classes=k, image_size=images.shape[-1]
+        )
+        gen = generator(config.seed, "distill", "diagnosis")  # the same stream for every arm
+        init = initial_synthetic_set(
+            images,
+            labels,
+            pool,
+            config.ipc,
+            k,
+            config=config.tm,
+            skeleton=skeleton.to(self.device),
+            expert_params=[e.final_params.to(self.device) for e in init_experts],
+            generator=gen,
+        )
+        syn = distill_trajectory_matching(
+            [e.trajectory for e in trajectories],
+            init,
+            config=config.tm,
+            skeleton=skeleton,
+            augment=config.augment,
+            generator=gen,
+            device=self.device,
+        ).detached()
+        evaluation = evaluate_arm(arm.name, syn, config, nd, self.device, self.progress)
+        return {"arm": arm.name, "factors": vars(arm), "pool_quality": quality, **evaluation.to_dict()}
+
+
+__all__ = ["Diagnosis", "FactorialArm", "factorial_arms", "oracle_split"]
