@@ -19,8 +19,10 @@
 # Every number on this page is read from the results files committed under `results/`, and every table
 # names the command that produced it. None of them is the paper's: its tables could not be retrieved, and
 # our runs are at a much smaller scale than its (see *The protocol* below). What they can show is whether
-# the reconstructed method does what the paper claims, improve existing distillation methods under
-# symmetric, asymmetric and real-world label noise, and where it does not.
+# the reconstructed method does what the paper claims (divide the data into a trusted and an untrusted
+# space, recalibrate and recall untrusted samples, and so improve existing distillers under label
+# noise) and where it does not. The rows of our first reconstruction, before the method work of issue 8,
+# are kept in `results/v1/` and are not read here.
 
 # %%
 import subprocess
@@ -50,28 +52,43 @@ from tad.reproduce import read_results
 from tad.results import (
     ablation_table,
     accuracy_table,
+    diagnosis_table,
     exact_accuracy_table,
+    factorial_effects,
     grid_frame,
-    high_noise_table,
+    issue_targets,
     provenance_table,
-    target_checks,
     trust_table,
 )
 
 results = Path(results_dir)
-main = read_results(results / f"{preset}-main.jsonl")
-ablations = read_results(results / f"{preset}-ablations.jsonl")
-high_noise = read_results(results / f"{preset}-high-noise.jsonl")
-selection_file = results / f"{preset}-selection.json"
-selection = json.loads(selection_file.read_text()) if selection_file.exists() else None
-print(f"{len(main)} main rows, {len(ablations)} ablation rows, {len(high_noise)} high-noise rows")
+
+
+def required(name: str) -> list[dict]:
+    """The rows of a results file that this page cannot do without."""
+    path = results / name
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; run the command on this page's section to produce it")
+    return read_results(path)
+
+
+main = required(f"{preset}-main.jsonl")
+diagnosis = required(f"{preset}-diagnosis.jsonl")
+ablations = read_results(results / f"{preset}-ablations.jsonl")  # optional: an empty table if absent
+selection = json.loads((results / f"{preset}-selection.json").read_text())
+digits = {
+    f"{noise}0.4-{method}": json.loads((results / f"digits-{noise}0.4-ipc10-{method}-s0.json").read_text())
+    for noise in ("symmetric", "pairflip")
+    for method in ("dm", "datm")
+}
+overhead = json.loads(Path("benchmarks/results/overhead.json").read_text())
+print(f"{len(main)} main rows, {len(diagnosis)} diagnosis rows, {len(ablations)} ablation rows")
 
 # %% [markdown]
 # ## The protocol
 #
-# The `cifar10-cpu` preset is sized so that one noise setting (random real images, vanilla, TAD and clean,
-# for both DM and DATM) runs on a 2-core CPU in minutes rather than days (40% symmetric noise, run alone
-# with every expert trained afresh, took 12.8 minutes; see *Where each row came from*):
+# The `cifar10-cpu` preset is sized so that one noise setting (random real images, vanilla, TAD and
+# clean, for both DM and DATM) runs on a 2-core CPU in minutes rather than days:
 
 # %%
 config = get_preset(preset)
@@ -94,37 +111,46 @@ pd.Series(protocol, name="cifar10-cpu").to_frame()
 # copy's README). We therefore report, next to the accuracy on all 10,000 test images, the accuracy on
 # the exact subset 0–999.
 #
-# ## How TAD's hyper-parameters were chosen
+# Vanilla, TAD and clean experts share their random streams (expert $k$ of every kind starts from the same
+# weights and sees the same batches and augmentations), and every arm of a setting is evaluated on the
+# same networks, so the differences between arms in one column are paired comparisons.
+#
+# ## How TAD's open choices were settled
 #
 # On a validation split carved from the training subset with the *noisy* labels, as a user would have
 # it, never on the test set: each candidate trains a trust-aware expert on the rest and is scored by its
-# agreement with the held-out noisy labels. The winner became the default of `TrustConfig` and
-# `RecalibConfig`, and serves every setting and dataset below.
+# agreement with the held-out noisy labels, over three seeds and two noise settings, every candidate with
+# the same random numbers as the others. The clean-label column is shown for the reader and played no
+# part in the choice.
 
 # %%
-if selection is not None:
-    rows = {
-        (setting, s["name"]): {
-            "noisy-label validation accuracy": s["noisy_val_accuracy"],
-            "clean validation accuracy (not used)": s["clean_val_accuracy"],
-        }
-        for setting, scores in selection["settings"].items()
-        for s in scores
+rows = [
+    {
+        "setting": setting,
+        "seed": s.get("seed", 0),
+        "candidate": s["name"],
+        "noisy-label validation accuracy": s["noisy_val_accuracy"],
+        "clean validation accuracy (not used)": s["clean_val_accuracy"],
     }
-    print("command:", " ".join(selection["command"]), "\nchosen:", selection["chosen"])
-    display(pd.DataFrame(rows).T.round(2))  # noqa: F821
+    for setting, scores in selection["settings"].items()
+    for s in scores
+]
+print("command:", " ".join(selection["command"]), "\nchosen:", selection["chosen"])
+pd.DataFrame(rows).groupby(["candidate"])[
+    ["noisy-label validation accuracy", "clean validation accuracy (not used)"]
+].agg(["mean", "std"]).round(2)
 
 # %% [markdown]
 # ## Main results
 #
 # Test accuracy (%) of ConvNets trained on each synthetic set, mean ± standard deviation over the
-# evaluation networks. Columns are noise settings; "asymmetric" flips the CIFAR-10 pairs
-# truck→automobile, bird→airplane, deer→horse and cat↔dog with the given probability (so about half that
-# share of all labels is wrong); CIFAR-10N are the human labels of Wei et al. (2022).
+# evaluation networks. Columns are noise settings: "symmetric" moves a label to one of the other classes,
+# "pairflip" moves class $c$ to $c+1$, "clean" keeps the true labels. Settings of the grid that are not
+# listed have not been run with the current method yet (`python -m tad reproduce --grid main` runs them).
 
 # %%
 frame = grid_frame(main)
-print("command:", " ".join(main[0]["command"]) if main else "(no results yet)")
+print("command:", " ".join(main[0]["command"]))
 accuracy_table(frame)
 
 # %% [markdown]
@@ -133,109 +159,15 @@ accuracy_table(frame)
 # %%
 exact_accuracy_table(frame)
 
-# %%
-sweep = frame[frame["kind"].isin(["clean", "symmetric", "asymmetric"])].copy()
-sweep["noise"] = sweep["kind"].replace({"clean": None})
-curves = []
-for kind in ("symmetric", "asymmetric"):
-    part = sweep[(sweep["kind"] == kind) | (sweep["kind"] == "clean")].copy()
-    part["noise type"] = kind
-    curves.append(part)
-curves = pd.concat(curves)
-grid = sns.relplot(
-    data=curves,
-    x="rate",
-    y="acc_mean",
-    hue="arm",
-    style="arm",
-    col="method",
-    row="noise type",
-    kind="line",
-    markers=True,
-    height=2.8,
-    aspect=1.3,
-    hue_order=["random", "vanilla", "tad", "clean"],
-    style_order=["random", "vanilla", "tad", "clean"],
-)
-grid.set_axis_labels("noise rate", "test accuracy (%)")
-plt.show()
-
-# %% [markdown]
-# ## Does TAD do what the paper claims?
-#
-# The targets we set ourselves before running the grid: for both DM and DATM, TAD beats vanilla by at
-# least 3 points under 40% asymmetric noise, beats it under 40% symmetric noise and CIFAR-10N rand1, and
-# is nowhere worse than vanilla by more than one standard deviation. A miss is reported as a miss.
-
-# %%
-checks = target_checks(frame)
-checks
-
-# %% [markdown]
-# TAD's gain over vanilla in each setting, and the same gain minus its gain on the clean labels (the
-# part of the improvement that has to do with label noise at all; see below):
-
-# %%
-if not checks.empty:
-    gains = checks["TAD − vanilla"].unstack(0)
-    gains = gains.loc[[s for s in gains.index if s != "clean"]]
-    beyond = gains - checks["TAD − vanilla"].unstack(0).loc["clean"]
-    display(pd.concat({"TAD − vanilla": gains, "minus the gain on clean labels": beyond}, axis=1).round(2))  # noqa: F821
-
-# %% [markdown]
-# ## What the grid says
-#
-# **DM.** TAD beats vanilla DM in every setting, and every target is met. Part of that gain, though,
-# has nothing to do with wrong labels: on the clean labels DM on TAD's trusted space also beats DM on
-# all the data, by 2.9 points, and DM + TAD is above DM with the clean labels in most noisy settings.
-# At this scale distribution matching profits from leaving out the third of the data with the highest
-# losses, wrong label or not (the trusted fraction stays near two thirds in every setting, see the
-# trusted-space table below). What TAD adds *against noise* is the second block of the table above:
-# largest under heavy symmetric noise, a point or two under asymmetric noise, about nothing under
-# CIFAR-10N.
-#
-# **DATM.** Vanilla DATM is robust at this scale: 20% symmetric or asymmetric noise costs it nothing
-# against the clean labels. TAD helps it only under heavy symmetric noise (40% and 60%); it misses the
-# 3-point target under 40% asymmetric noise (where the whole vanilla-to-clean gap is under 3 points),
-# and it costs between half a point and two and a half points where noise is light, absent or real
-# (CIFAR-10N): the trust-aware experts train on about two thirds of the data, and the trajectories of a
-# network that saw less data are worth less to DATM than the wrong labels it avoided. These are misses
-# of the targets we set, and we report them as such.
-#
-# A division that stops dividing a class whose losses are not bimodal (on clean data TAD still sets a
-# third of the samples aside) is the obvious next step; like the other settings, it would have to be
-# chosen on the noisy validation split, not on this table.
-
 # %% [markdown]
 # ## The trusted space
 #
-# Precision (share of trusted samples whose label is right) and recall (share of correctly labelled
-# samples that are trusted) of the final trusted space, the consensus of the trust-aware experts, against
-# the true labels, with the pseudo-label accuracy of recalled samples.
+# The final trusted space is the consensus of the trust-aware experts. Against the true labels: its
+# share of the data next to the share of right labels, its precision (share of trusted samples whose
+# label is right) and recall (share of right labels that are trusted), and the inner loop's activity.
 
 # %%
-trust = trust_table(main)
-trust
-
-# %% [markdown]
-# The last two columns show the inner loop at work, and at this scale it did not work at all: no
-# untrusted sample reached the recall threshold γ = 0.9 in any setting. The reliability of a sample is
-# the product of its Mahalanobis softmax confidence and its cosine similarity to the anchor, and the
-# features of a width-32 ConvNet trained for 15 epochs on 5,000 noisy images are too diffuse for that
-# product to reach 0.9. The threshold itself was chosen fairly (see the selection above): with γ = 0.8
-# the runs differed, so samples were recalled, and validation accuracy on the noisy labels was lower in
-# both noise settings. So on
-# CIFAR-10 at CPU scale, "TAD" measures the outer loop and the consistency term; the inner loop's
-# recall is seen at work on the digits (notebooks 3 and 4), where features separate the classes well.
-
-# %%
-if not trust.empty:
-    print(
-        "settings with at least one recall:",
-        int((trust["recalls during training"] > 0).sum()),
-        "of",
-        len(trust),
-    )
+trust_table(main)
 
 # %%
 histories = []
@@ -249,105 +181,92 @@ for row in main:
                 "epoch": h["epoch"],
                 "trusted fraction": h["trusted_fraction"],
                 "precision": h["precision"],
-                "noise type": row["noise"]["kind"],
             }
         )
-histories = pd.DataFrame(histories)
-if not histories.empty:
-    grid = sns.relplot(
-        data=histories,
-        x="epoch",
-        y="trusted fraction",
-        hue="setting",
-        col="noise type",
-        kind="line",
-        height=2.8,
-        aspect=1.2,
-    )
-    plt.show()
+histories = pd.DataFrame(histories).melt(
+    id_vars=["setting", "epoch"], value_vars=["trusted fraction", "precision"], var_name="measure"
+)
+grid = sns.relplot(
+    data=histories, x="epoch", y="value", hue="setting", col="measure", kind="line", height=2.8, aspect=1.3
+)
+plt.show()
 
 # %% [markdown]
-# ## Ablations (40% symmetric and asymmetric noise)
+# ## The targets
 #
-# One change at a time, TAD arm only (vanilla and the full method come from the main grid):
-#
-# * **two-stage**: a static filter, one GMM division of a plainly trained model before distillation;
-# * **outer-only**: the dynamic class-wise division, without consistency term or recall;
-# * **outer+consistency**: plus the consistency term, still without recall;
-# * **full**: the whole method (main grid);
-# * **global-threshold**: one threshold τ for every class instead of class-wise dynamic ones;
-# * **mahalanobis-only** / **cosine-only**: the inner loop's reliability from one measure instead of both.
+# The targets the method work set itself (issue 8), each against the rows above, the digits runs of the
+# README and the overhead benchmark. "not run" marks a target whose row does not exist yet.
 
 # %%
-ablation_table(ablations, main)
-
-# %% [markdown]
-# **What was run.** All six variants at 40% asymmetric and 40% symmetric noise, for both methods. The
-# three variants that only touch the inner loop (mahalanobis-only, cosine-only, and outer+consistency,
-# which switches it off) reproduce the full method to the last digit in all four cases: the inner loop
-# recalled nothing at this scale (see the trusted-space section), so here they ablate nothing, and the
-# full method is outer+consistency.
-#
-# **What they say.** For DM every variant of the division beats vanilla by 3.7 to 6.9 points, and the
-# differences between the variants (up to 1.7 points either way) are at the scale of one to two standard
-# deviations: most of the gain comes from dividing at all. The consistency term (outer-only against
-# outer+consistency) is the one change with a visible sign, and the sign flips:
-# it adds about a point for DM under asymmetric noise and costs 1.7 points under symmetric noise; for DATM
-# it is the other way round. Class-wise thresholds do not beat a global one consistently at this scale.
-# For DATM under asymmetric noise the static two-stage filter does best (+0.8 over vanilla), better than
-# the full method: another sign that TAD's consistency term and its data budget, not the division itself,
-# are what costs DATM here. We report these as measured; with three evaluation networks and one seed they
-# rank the variants only roughly.
-
-# %% [markdown]
-# ## High noise: 80% symmetric
-#
-# The paper's grid stops below this; here the noisy labels are right for only one image in five.
+targets = issue_targets(main, digits=digits, overhead=overhead)
+targets
 
 # %%
-high_noise_table(high_noise)
+counts = targets["outcome"].value_counts()
+print(", ".join(f"{k}: {v}" for k, v in counts.items()))
 
 # %% [markdown]
-# At 80% symmetric noise vanilla DM falls to chance (10%), and DM on TAD's trusted space keeps about 17%.
-# The trusted space itself is hardly cleaner than the data (its precision is about 25% against 20%
-# right labels), so what helps DM here is less the noise filtering than, again, dropping the samples
-# with the highest losses. DATM degrades more gracefully on its own and TAD adds under a point.
+# ## Which pathway moves DATM: a factorial diagnosis
+#
+# DATM reads real data in three places, and TAD can change each: the **trajectories** it matches (vanilla
+# or TAD experts), the **pool** its synthetic images start from (all data with the noisy labels, or TAD's
+# trusted space with its labels), and the **experts that initialise** it (they pick images they classify
+# as their label and give the soft labels their logits). TAD's experts train with or without the
+# **consistency** term. Every combination runs with the same data, streams and evaluation networks
+# (`python -m tad diagnose`); the **oracle** arm's experts train on the truly clean samples only and it
+# starts from them: the ceiling of a perfect division. The oracle reads the clean labels, so it is a
+# diagnostic only and chose nothing.
+
+# %%
+print("command:", " ".join(diagnosis[0]["command"]))
+diagnosis_table(diagnosis)
+
+# %% [markdown]
+# The main effect of each pathway: mean accuracy of the arms with TAD in that pathway minus the arms
+# without it (averaged over the other two pathways, with the consistency term on), and the effect of the
+# consistency term itself, averaged over the arms that use TAD's experts.
+
+# %%
+effects = factorial_effects(diagnosis)
+effects
+
+# %% [markdown]
+# ## Ablations
+#
+# One change at a time, TAD arm only (vanilla and the full method come from the main grid); the variants
+# undo one of the choices of the method work or switch on the alternative use of untrusted samples:
+#
+# * **split-every-class**: the evidence test of the outer loop inverted (on where it is off by default);
+# * **fixed-start**: the first division at the earliest epoch, without waiting for the loss to fall;
+# * **latest-loss**: the division judges the latest loss instead of its average over the outer steps;
+# * **soft-untrusted**: untrusted samples are taught a mix of label and prediction instead of dropped;
+# * **two-stage**, **outer-only**, **outer+consistency**, **global-threshold**, **mahalanobis-only**,
+#   **cosine-only**: as in the first reconstruction (static filter; no consistency or recall; no recall;
+#   one threshold; one reliability measure).
+
+# %%
+ablation_table(ablations, main) if ablations else pd.DataFrame({"rows": ["none run with the current method"]})
 
 # %% [markdown]
 # ## Where each row came from
 #
 # Every row records its preset (the scale), the machine, the software and its wall time. All rows on
-# this page were produced at the `cifar10-cpu` scale on a 2-core CPU, two settings at a time with one
-# torch thread each; none was produced with a GPU preset. Rows from a GPU preset (`python -m tad
-# reproduce --preset datm-cifar10-ipc10 ...`) go to their own file, `results/<preset>-<grid>.jsonl`,
-# and would show their device here.
+# this page were produced at the `cifar10-cpu` scale on a 2-core CPU with one torch thread each. The
+# arms of a row may have run in separate processes (`scripts/grid_stages.py` caches each finished arm);
+# a row's wall time then counts only what was left when `reproduce` wrote it.
 
 # %%
-provenance_table(main + ablations + high_noise)
-
-# %% [markdown]
-# Minutes per row of the main grid, as they ran (one torch thread each, two rows side by side; experts
-# are cached under `runs/experts/`, so the second method of a setting reuses the experts the first one
-# trained):
-
-# %%
-if main:
-    minutes = pd.DataFrame(
-        [
-            {"setting": r["setting"], "method": r["method"].upper(), "minutes": r["wall_time_s"] / 60}
-            for r in main
-        ]
-    ).pivot(index="setting", columns="method", values="minutes")
-    minutes["setting total"] = minutes.sum(axis=1)
-    display(minutes.round(1))  # noqa: F821
+provenance_table(main + ablations)
 
 # %% tags=["remove-cell"]
 # Not shown in the book: the key numbers, for tests/test_notebooks.py.
 if out_dir is not None:
     summary = {
         "main_rows": len(main),
-        "settings": sorted(frame["setting"].unique().tolist()) if not frame.empty else [],
-        "checks": checks.reset_index().to_dict(orient="records") if not checks.empty else [],
+        "diagnosis_rows": len(diagnosis),
+        "settings": sorted(frame["setting"].unique().tolist()),
+        "outcomes": targets["outcome"].tolist(),
+        "effects": effects.reset_index().to_dict(orient="records"),
     }
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     Path(out_dir, "06_results.json").write_text(json.dumps(summary, indent=1, default=str))

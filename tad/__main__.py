@@ -507,7 +507,12 @@ def cmd_diagnose(args: argparse.Namespace, argv: list[str]) -> int:
     for w in wanted:
         config = replace(base, noise=settings[w], name=f"{args.preset}-diagnosis-{w}")
         diagnosis = None
-        for arm in factorial_arms(oracle=not args.no_oracle):
+        # The oracle and the arms without the consistency term first: a grid run beside this one trains
+        # the default TAD experts meanwhile, and the arms that need them find them saved.
+        arms = sorted(
+            factorial_arms(oracle=not args.no_oracle), key=lambda a: (a.name != "oracle", a.consistency)
+        )
+        for arm in arms:
             if arm.trajectories == "oracle" and w == "clean":
                 continue  # on clean labels the oracle is vanilla DATM
             key = f"{args.preset}|diagnosis|{w}|{arm.name}|ipc{base.ipc}|seed{base.seed}"

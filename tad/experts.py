@@ -233,6 +233,7 @@ def train_expert(
     soft = dynamic and trust.untrusted == "soft"
     for epoch in range(first, expert.epochs):
         t0 = time.perf_counter()
+        recalled_before = state.split.recalled
         if dynamic and _divides(trust, state, epoch, expert.epochs, run.history, num_classes):
             state, targets = outer_inner_step(
                 net,
@@ -273,6 +274,12 @@ def train_expert(
         entry["divided"] = state.loss_average is not None
         entry["inner_step"] = state.recall_log
         entry.update(trust_diagnostics(state.split, noisy_labels, clean_labels, num_classes))
+        new = state.split.recalled & ~recalled_before
+        entry["new_recall_accuracy"] = (
+            float((state.split.labels[new] == clean_labels[new]).float().mean())
+            if clean_labels is not None and new.any()
+            else None
+        )  # diagnostics only: the pseudo-labels recalled at this step that are right
         run.history.append(entry)
         if on_progress is not None:
             on_progress(

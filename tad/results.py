@@ -294,7 +294,12 @@ def diagnosis_table(rows: list[dict]) -> pd.DataFrame:
     table = frame.pivot_table(
         index="arm", columns="setting", values=["accuracy", "pool precision"], aggfunc="first"
     )
-    arms = list(dict.fromkeys(r["arm"] for r in rows))
+    from tad.diagnose import factorial_arms
+
+    order = [a.name for a in factorial_arms()]
+    arms = sorted(
+        dict.fromkeys(r["arm"] for r in rows), key=lambda n: order.index(n) if n in order else len(order)
+    )
     return table.loc[arms]
 
 

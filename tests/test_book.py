@@ -33,3 +33,32 @@ def test_every_toc_entry_exists():
     for name in re.findall(r"file: (\S+)", toc):
         suffix = ".ipynb" if name.startswith("notebooks/") else ".md"
         assert (ROOT / f"{name}{suffix}").is_file(), f"_toc.yml lists {name}, which has no {suffix} file"
+
+
+def _readme_tables():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("readme_tables", ROOT / "scripts" / "readme_tables.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_readme_figures_are_those_of_the_committed_results():
+    readme = (ROOT / "README.md").read_text()
+    assert _readme_tables().render(readme) == readme, "run python scripts/readme_tables.py"
+
+
+def test_a_changed_results_file_changes_the_readme_block(tmp_path):
+    import json
+    import shutil
+
+    module = _readme_tables()
+    (tmp_path / "results").mkdir()
+    name = "results/digits-pairflip0.4-ipc10-dm-s0.json"
+    shutil.copy(ROOT / name, tmp_path / name)
+    payload = json.loads((tmp_path / name).read_text())
+    payload["arms"]["tad"]["acc_mean"] += 1.0
+    (tmp_path / name).write_text(json.dumps(payload))
+    readme = (ROOT / "README.md").read_text()
+    assert module.render(readme, tmp_path) != readme
