@@ -41,7 +41,7 @@ if "google.colab" in sys.modules:  # on Colab, install the package first
 dataset = "digits"  # digits (embedded) or cifar10 (needs data_root)
 data_root = None  # folder holding cifar-10-batches-py; not needed for digits
 preset = None  # compute scale; None: the dataset's CPU preset (tad.presets)
-noise = "pairflip"  # symmetric, asymmetric or pairflip
+noise = "symmetric"  # symmetric, asymmetric or pairflip
 rate = 0.4
 epochs = None  # expert epochs; None: the preset's
 width = None  # ConvNet width; None: the preset's

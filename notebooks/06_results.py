@@ -236,9 +236,10 @@ effects
 # One change at a time, TAD arm only (vanilla and the full method come from the main grid); the variants
 # undo one of the choices of the method work or switch on the alternative use of untrusted samples:
 #
-# * **split-every-class**: the evidence test of the outer loop inverted (on where it is off by default);
+# * **split-every-class**: without the outer loop's evidence test, every class is split;
 # * **fixed-start**: the first division at the earliest epoch, without waiting for the loss to fall;
-# * **latest-loss**: the division judges the latest loss instead of its average over the outer steps;
+# * **loss-average**: the division judges each sample's loss averaged over the outer steps (momentum
+#   0.8) instead of its latest loss;
 # * **soft-untrusted**: untrusted samples are taught a mix of label and prediction instead of dropped;
 # * **two-stage**, **outer-only**, **outer+consistency**, **global-threshold**, **mahalanobis-only**,
 #   **cosine-only**: as in the first reconstruction (static filter; no consistency or recall; no recall;

@@ -174,7 +174,7 @@ class TrustConfig:
     tau: float = 0.5
     tau_min: float = 0.3
     tau_max: float = 0.9
-    loss_ema: float = 0.8  # momentum of an exponential average of per-sample losses (0: none)
+    loss_ema: float = 0.0  # momentum of an exponential average of per-sample losses (0: none)
     evidence: bool = True  # split a class only where its losses show noise (trust.noise_evidence)
     # BIC(1) - BIC(2) a split needs; None: not tested (skewed clean losses favour two components)
     evidence_bic: float | None = None

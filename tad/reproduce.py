@@ -67,7 +67,7 @@ ABLATIONS: dict[str, Callable[[ExperimentConfig], ExperimentConfig]] = {
     # the choices added against the easiness filter, each undone alone
     "split-every-class": _variant({"evidence": False}),
     "fixed-start": _variant({"start_loss_drop": 0.0}),
-    "latest-loss": _variant({"loss_ema": 0.0}),
+    "loss-average": _variant({"loss_ema": 0.8}),
     # and the alternative use of the untrusted space
     "soft-untrusted": _variant({"untrusted": "soft"}),
 }

@@ -17,7 +17,9 @@ CPU = torch.device("cpu")
 def test_factorial_arms_cover_every_pathway_once():
     arms = factorial_arms()
     names = [a.name for a in arms]
-    assert len(names) == len(set(names)) == 16  # 2 x 2 x 2 pathways x consistency, less one duplicate, + oracle
+    assert (
+        len(names) == len(set(names)) == 16
+    )  # 2 x 2 x 2 pathways x consistency, less one duplicate, + oracle
     plain = [a for a in arms if not a.uses_tad and a.trajectories != "oracle"]
     assert len(plain) == 1 and plain[0].trajectories == "vanilla" and plain[0].pool == "all"
     assert names[-1] == "oracle" and len(factorial_arms(oracle=False)) == 15

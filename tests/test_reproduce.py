@@ -45,9 +45,9 @@ def test_ablations_change_one_thing_and_run_only_tad():
     assert configs["global-threshold"].trust.threshold == "global"
     assert configs["mahalanobis-only"].recalib.reliability == "mahalanobis"
     assert configs["cosine-only"].recalib.reliability == "cosine"
-    assert configs["split-every-class"].trust.evidence is not base.trust.evidence or not base.trust.evidence
+    assert base.trust.evidence and not configs["split-every-class"].trust.evidence
     assert configs["fixed-start"].trust.start_loss_drop == 0.0
-    assert configs["latest-loss"].trust.loss_ema == 0.0
+    assert base.trust.loss_ema == 0.0 and configs["loss-average"].trust.loss_ema == 0.8
     assert configs["soft-untrusted"].trust.untrusted == "soft"
     assert len({c.name for c in configs.values()}) == len(configs)
 
