@@ -75,7 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--seeds", type=int, default=3, help="seeds per setting, from --seed on (default: %(default)s)"
     )
     sel.add_argument(
-        "--candidates", default="outer", help="candidate set: outer or scoring (default: %(default)s)"
+        "--candidates",
+        default="outer",
+        choices=SELECTION_SETS,
+        help="candidate set: outer or scoring (default: %(default)s)",
     )
     diag = sub.add_parser(
         "diagnose",
@@ -92,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     diag.add_argument("--no-oracle", action="store_true", help="skip the oracle arm (default: run it)")
     return parser
 
+
+# The candidate sets of tad.selection.CANDIDATE_SETS, named here so that a bad name fails before torch loads.
+SELECTION_SETS = ("outer", "scoring")
 
 DIAGNOSE_HELP = """Run DATM with TAD switched on in one pathway at a time (trajectories, initial pool,
 the experts that choose the initial images and give the soft labels; TAD's experts with or without the
@@ -443,10 +449,6 @@ def cmd_select(args: argparse.Namespace, argv: list[str]) -> int:
     from tad.pipeline import prepare_data
     from tad.selection import CANDIDATE_SETS, score_candidate, to_json, validation_split
 
-    if args.candidates not in CANDIDATE_SETS:
-        raise ValueError(
-            f"unknown candidate set {args.candidates!r}; choose from {', '.join(CANDIDATE_SETS)}."
-        )
     candidates = CANDIDATE_SETS[args.candidates]
 
     device = resolve_device(args.device)
@@ -496,6 +498,8 @@ def cmd_diagnose(args: argparse.Namespace, argv: list[str]) -> int:
         raise ValueError(f"unknown setting(s) {unknown}; choose from {', '.join(settings)}.")
     for w in wanted:
         check_experiment(replace(base, noise=settings[w]))
+    from tad import __version__
+    from tad.config import to_dict
     from tad.device import resolve_device
     from tad.diagnose import Diagnosis, factorial_arms
     from tad.pipeline import machine_description
@@ -531,6 +535,8 @@ def cmd_diagnose(args: argparse.Namespace, argv: list[str]) -> int:
                 command=command,
                 machine=machine_description(str(device)),
                 wall_time_s=time.perf_counter() - start,
+                package_version=__version__,
+                config=to_dict(config),
             )
             append_result(path, row)
             print(f"{w:<14} {arm.name:<44} {row['acc_mean']:5.1f} ± {row['acc_std']:.1f}", flush=True)

@@ -235,10 +235,11 @@ class RecalibConfig:
 
     enabled: bool = True
     reliability: ReliabilityMode = "both"
-    gamma: float = 0.9  # precision a class's recalls must reach on held-out trusted samples
+    gamma: float = 0.9  # precision of recalls, and accuracy of the anchors, on held-out trusted samples
     temperature: float = 1.0  # of the Mahalanobis posterior when no held-out sample can fit it
     shrinkage: float = 0.1  # covariance pulled towards a scaled identity
     held_out_fraction: float = 0.2  # trusted samples kept out of the anchors to fit T and the cuts
+    require_maturity: bool = True  # recall nothing until the anchors name held-out labels with accuracy γ
     support: int = 5  # held-out samples a class's cut must rest on
     normalise_features: bool = True
     require_prediction_agreement: bool = True

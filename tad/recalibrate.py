@@ -32,6 +32,7 @@ class Recalibration:
     recalled: Tensor  # bool (N,) untrusted samples recalled at this step
     cuts: Tensor | None = None  # (C,) reliability a candidate of each class needs (inf: none recalled)
     temperature: float | None = None  # of the Mahalanobis posterior, fitted on held-out trusted samples
+    maturity: float | None = None  # accuracy of the nearest anchor on the held-out trusted samples
 
     def summary(self, num_classes: int) -> dict:
         """What one inner step did, for the per-epoch history (no labels needed)."""
@@ -46,6 +47,7 @@ class Recalibration:
             "reliability_quantiles": quantiles,
             "cuts": None if self.cuts is None else [None if math.isinf(c) else c for c in self.cuts.tolist()],
             "temperature": self.temperature,
+            "maturity": self.maturity,
         }
 
 
@@ -242,8 +244,10 @@ def recalibrate(
     the remaining held-out trusted samples fit the temperature of the Mahalanobis
     posterior and, per candidate class, the reliability cut at which a recalled label
     would be right with probability ``config.gamma`` (a precision target, not one fixed
-    reliability). With ``require_prediction_agreement`` the classifier's argmax must also
-    equal the candidate label.
+    reliability). Nothing is recalled until the nearest anchor names the held-out
+    samples' labels with accuracy ``config.gamma`` (the features' maturity). With
+    ``require_prediction_agreement`` the classifier's argmax must also equal the
+    candidate label.
     """
     held = held_out_trusted(split.trusted, fraction=config.held_out_fraction, seed=seed)
     fit = split.trusted & ~held
@@ -269,10 +273,17 @@ def recalibrate(
         precision=config.gamma,
         support=config.support,
     )
+    # Reconstruction (ours): recall only once the features have matured, i.e. once the nearest anchor
+    # names the held-out trusted samples' labels with accuracy γ. Held-out trusted samples are the
+    # easy ones, so a per-class cut fitted on them overrates the untrusted, hard samples; with
+    # immature features that gap turned recall into relabelling right labels wrong (CIFAR-10, CPU).
+    maturity = float((cand[held] == split.labels[held]).float().mean()) if held.any() else 0.0
+    if config.require_maturity and maturity < config.gamma:
+        cuts = torch.full_like(cuts, math.inf)
     untrusted = split.untrusted
     cap = int(config.recall_cap * int(untrusted.sum()))
     recalled = select_recalls(rel, untrusted & agree, gamma=cuts[cand], cap=cap)
-    return Recalibration(cand, rel, agree, recalled, cuts, temperature)
+    return Recalibration(cand, rel, agree, recalled, cuts, temperature, maturity)
 
 
 def apply_recall(split: TrustSplit, recal: Recalibration) -> TrustSplit:

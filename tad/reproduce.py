@@ -70,6 +70,7 @@ ABLATIONS: dict[str, Callable[[ExperimentConfig], ExperimentConfig]] = {
     "loss-average": _variant({"loss_ema": 0.8}),
     # and the alternative use of the untrusted space
     "soft-untrusted": _variant({"untrusted": "soft"}),
+    "immature-recall": _variant(None, {"require_maturity": False}),
 }
 
 

@@ -188,3 +188,26 @@ def test_two_stage_experts_train_on_one_static_filter(tmp_path):
     assert all(
         h["trusted_fraction"] == pytest.approx(float(first.trusted.float().mean())) for h in first.history
     )
+
+
+def test_expert_k_of_every_kind_shares_its_random_stream():
+    images, noisy, clean = make_problem()
+    kinds = {
+        k: train_experts(k, images, noisy, clean, 3, SPEC, root=None, device=CPU) for k in ("vanilla", "tad")
+    }
+    for k in range(SPEC.expert.num_experts):
+        # the same initial weights for expert k of both kinds, different ones for different k
+        assert torch.equal(kinds["vanilla"][k].trajectory[0], kinds["tad"][k].trajectory[0])
+    assert not torch.equal(kinds["vanilla"][0].trajectory[0], kinds["vanilla"][1].trajectory[0])
+
+
+def test_a_tad_expert_that_finds_no_noise_is_the_vanilla_expert():
+    # Clean labels, no consistency term: the evidence test splits no class, nothing is recalled, and
+    # with shared batches and augmentations the TAD expert's trajectory is the vanilla one, bit for bit.
+    images, _, clean = make_problem()
+    spec = replace(SPEC, noise=NoiseConfig(kind="clean"), trust=replace(SPEC.trust, lambda_cons=0.0))
+    vanilla = train_experts("vanilla", images, clean, clean, 3, spec, root=None, device=CPU)
+    tad = train_experts("tad", images, clean, clean, 3, spec, root=None, device=CPU)
+    for v, t in zip(vanilla, tad, strict=True):
+        assert t.trusted.all()
+        torch.testing.assert_close(v.trajectory, t.trajectory, rtol=0, atol=0)

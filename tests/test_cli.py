@@ -54,6 +54,9 @@ BAD_INPUTS = [
     (["--ipc", "abc"], "argument --ipc: invalid int value: 'abc'"),
     (["run", "--bogus-option"], "unrecognized arguments: --bogus-option"),
     (["--expert-epochs", "1"], "experts train 1 epochs, which leaves none after 1 warm-up epochs"),
+    (["diagnose", "--settings", "bogus-40"], "unknown setting(s) ['bogus-40']"),
+    (["select", "--candidates", "bogus"], "argument --candidates: invalid choice: 'bogus'"),
+    (["select", "--seeds", "0"], "--seeds must be at least 1."),
 ]
 
 
@@ -174,3 +177,10 @@ def test_a_tiny_run_writes_results_and_the_picture(tmp_path):
     for row in ARM_NAMES.values():
         assert row in done.stdout
     assert "results: " in done.stdout and "realised noise rate" in done.stdout
+
+
+def test_the_command_line_knows_every_candidate_set():
+    from tad.__main__ import SELECTION_SETS
+    from tad.selection import CANDIDATE_SETS
+
+    assert SELECTION_SETS == tuple(CANDIDATE_SETS)

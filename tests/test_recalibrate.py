@@ -323,3 +323,26 @@ def test_class_cuts_reach_the_precision_target_on_the_held_out_samples():
     assert math.isinf(cuts[1])  # no held-out sample has candidate 1
     strict = class_cuts(reliability, candidates, labels, 2, precision=1.0, support=5)
     assert math.isinf(strict[0])  # only four perfect samples: below the support
+
+
+def test_nothing_is_recalled_before_the_features_mature():
+    # heavily overlapping clusters: the nearest anchor names few held-out trusted labels right
+    data = gaussian_clusters(separation=1.0)
+    recal = recalibrate(
+        data["features"], data["probs"], data["split"], 4, config=RecalibConfig(recall_cap=1.0)
+    )
+    assert recal.maturity < 0.9 and not recal.recalled.any() and torch.isinf(recal.cuts).all()
+    mature = recalibrate(
+        *(gaussian_clusters()[k] for k in ("features", "probs", "split")),
+        4,
+        config=RecalibConfig(recall_cap=1.0),
+    )
+    assert mature.maturity >= 0.9 and mature.recalled.any()
+    assert recal.summary(4)["maturity"] == recal.maturity
+
+
+def test_the_maturity_gate_can_be_switched_off():
+    data = gaussian_clusters(separation=1.0)
+    free = RecalibConfig(recall_cap=1.0, require_maturity=False)
+    recal = recalibrate(data["features"], data["probs"], data["split"], 4, config=free)
+    assert recal.maturity < 0.9 and not torch.isinf(recal.cuts).all()
