@@ -52,10 +52,12 @@ from tad.reproduce import read_results
 from tad.results import (
     ablation_table,
     accuracy_table,
+    diagnosis_sentences,
     diagnosis_table,
     exact_accuracy_table,
     factorial_effects,
     grid_frame,
+    grid_sentences,
     issue_targets,
     provenance_table,
     trust_table,
@@ -160,6 +162,12 @@ accuracy_table(frame)
 exact_accuracy_table(frame)
 
 # %% [markdown]
+# Setting by setting, read from the same rows:
+
+# %% tags=["hide-input"]
+print("\n".join(grid_sentences(main)))
+
+# %% [markdown]
 # ## The trusted space
 #
 # The final trusted space is the consensus of the trust-aware experts. Against the true labels: its
@@ -229,6 +237,9 @@ diagnosis_table(diagnosis)
 # %%
 effects = factorial_effects(diagnosis)
 effects
+
+# %% tags=["hide-input"]
+print("\n".join(diagnosis_sentences(diagnosis)))
 
 # %% [markdown]
 # ## Ablations

@@ -145,7 +145,7 @@ def _state_meta(config: ExperimentConfig, arm: str = "tad") -> dict:
     meta = to_dict(replace(config, name="", arms=("random",)))
     if arm != "tad":
         del meta["trust"], meta["recalib"]  # the random, vanilla and clean arms never read them
-    return {"config": meta, "version": __version__}
+    return {"config": meta, "version": __version__, "distill_stream": "shared by every arm"}
 
 
 def _ensure_ipc_per_class(state: TrustState, ipc: int, num_classes: int) -> Tensor:
@@ -167,7 +167,9 @@ def distill_arm(
 ) -> SyntheticSet:
     """The synthetic set of one arm: the real data it may use, then the base distiller."""
     images, k = nd.data.train_images, nd.data.num_classes
-    gen = generator(config.seed, "distill", arm)
+    # Every arm draws from the same stream (common random numbers): an arm whose real data and labels
+    # equal another's gives the same synthetic set, so differences between arms are TAD's, not luck's.
+    gen = generator(config.seed, "distill")
     everyone = torch.ones(images.shape[0], dtype=torch.bool)
     if arm == "random":
         return init_from_real(images, nd.noisy_labels, everyone, config.ipc, k, generator=gen)
@@ -277,7 +279,7 @@ def distill_tm_arm(
     tm = config.tm if config.method == "datm" else config.tm.as_mtt()
     experts = arm_experts(arm, config, nd, device, progress, experts_root)
     skeleton = build_model(config.model, channels=images.shape[1], num_classes=k, image_size=images.shape[-1])
-    gen = generator(config.seed, "distill", arm)
+    gen = generator(config.seed, "distill")  # shared by the arms, as in distill_arm
     init = initial_synthetic_set(
         images,
         labels,

@@ -342,6 +342,57 @@ def factorial_effects(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame.from_records(records).set_index("setting").round(2)
 
 
+def grid_sentences(rows: list[dict]) -> list[str]:
+    """One sentence per setting: TAD's gain over vanilla for each method, and the trusted space."""
+    frame = grid_frame(rows)
+    if frame.empty:
+        return []
+    out = []
+    by_setting = {r["setting"]: r for r in rows if r["trust"]["final"]}
+    for setting in [s for s in SETTING_ORDER if s in set(frame["setting"])]:
+        gains = []
+        for method in ("DM", "DATM"):
+            gain = _gain(frame, method, setting)
+            clean = _arm(frame, method, setting, "clean")
+            van = _arm(frame, method, setting, "vanilla")
+            if gain is None:
+                continue
+            text = f"{method} + TAD − {method} = {gain:+.1f}"
+            if clean is not None and van is not None:
+                text += f" (clean labels − {method} = {clean['acc_mean'] - van['acc_mean']:+.1f})"
+            gains.append(text)
+        row = by_setting.get(setting)
+        trust = ""
+        if row is not None:
+            final, right = row["trust"]["final"], 1 - row["realised_noise_rate"]
+            trust = (
+                f"; trusted share {final['trusted_fraction']:.2f} against {right:.2f} right labels, "
+                f"precision {final['precision']:.2f}, {final['recalled_size']} recalled"
+            )
+        out.append(f"{setting}: " + ", ".join(gains) + trust + ".")
+    return out
+
+
+def diagnosis_sentences(rows: list[dict]) -> list[str]:
+    """The diagnosis in words: each pathway's main effect, and the oracle against vanilla DATM."""
+    out = []
+    effects = factorial_effects(rows)
+    for setting, effect in effects.iterrows():
+        ranked = sorted(effect.items(), key=lambda kv: -abs(kv[1]))
+        parts = ", ".join(f"{name.replace('_', ' ')} {value:+.2f}" for name, value in ranked)
+        out.append(f"{setting}: main effects of TAD in each pathway, largest first: {parts} points.")
+    for setting in dict.fromkeys(r["setting"] for r in rows):
+        acc = {r["arm"]: r["acc_mean"] for r in rows if r["setting"] == setting}
+        plain = "traj=vanilla,pool=all,init=vanilla,cons"
+        full = "traj=tad,pool=trusted,init=tad,cons"
+        if "oracle" in acc and plain in acc:
+            text = f"{setting}: vanilla DATM {acc[plain]:.1f}, oracle (perfect division) {acc['oracle']:.1f}"
+            if full in acc:
+                text += f", TAD in every pathway {acc[full]:.1f}"
+            out.append(text + ".")
+    return out
+
+
 def ablation_table(ablations: list[dict], main: list[dict]) -> pd.DataFrame:
     """Rows (method, setting); columns vanilla, every TAD variant and the full method."""
     records = {}

@@ -5,10 +5,12 @@ import pytest
 from tad.results import (
     ablation_table,
     accuracy_table,
+    diagnosis_sentences,
     diagnosis_table,
     exact_accuracy_table,
     factorial_effects,
     grid_frame,
+    grid_sentences,
     high_noise_table,
     issue_targets,
     provenance_table,
@@ -242,3 +244,31 @@ def test_factorial_effects_recover_an_additive_model():
     assert effects["consistency"] == pytest.approx(0.5)
     table = diagnosis_table(rows)
     assert len(table) == len(rows) and table.loc["oracle", ("accuracy", "pairflip-40")] == "50.0 ± 0.1"
+    effects_line, oracle_line = diagnosis_sentences(rows)
+    assert effects_line.startswith(
+        "pairflip-40: main effects of TAD in each pathway, largest first: trajectories"
+    )
+    assert (
+        oracle_line
+        == "pairflip-40: vanilla DATM 30.0, oracle (perfect division) 50.0, TAD in every pathway 32.5."
+    )
+
+
+def test_sentences_are_built_from_the_rows():
+    rows = [
+        trust_row(
+            "dm",
+            "pairflip-40",
+            "pairflip",
+            0.4,
+            {"vanilla": arm(25.0), "tad": arm(28.5), "clean": arm(35.0)},
+            fraction=0.8,
+            precision=0.65,
+            recalled=0,
+            pl_accuracy=None,
+            history=[1.0, 0.8],
+        )
+    ]
+    (sentence,) = grid_sentences(rows)
+    assert sentence.startswith("pairflip-40: DM + TAD − DM = +3.5 (clean labels − DM = +10.0)")
+    assert "trusted share 0.80 against 0.60 right labels, precision 0.65, 0 recalled" in sentence
