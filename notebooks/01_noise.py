@@ -21,8 +21,8 @@
 # $P_{ij} = P(\tilde y = j \mid y^* = i)$, and what a seeded draw *realises* on a finite training set.
 #
 # Three kinds of noise appear in the paper's abstract: symmetric, asymmetric and real-world. We add the
-# pair-flip noise ($c \to c+1$) that the demo and the next notebooks use. Real-world noise means the
-# human CIFAR-10N labels; they need a CIFAR-10 copy on disk and are skipped without one.
+# pair-flip noise ($c \to c+1$) of the demo; the next notebooks use symmetric noise. Real-world noise
+# means the human CIFAR-10N labels; they need a CIFAR-10 copy on disk and are skipped without one.
 
 # %%
 import subprocess

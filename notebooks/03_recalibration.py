@@ -172,9 +172,9 @@ plt.show()
 # class still carry that label with probability $\gamma$ = 0.9; a class whose held-out samples never get
 # there recalls nothing, and no class recalls anything until the nearest anchor names the held-out
 # samples' labels with accuracy $\gamma$ (printed below; on CIFAR-10 at CPU scale it stays near one half,
-# and the inner loop stays off). The table shows the cuts. The sweep below instead applies one cut to every class
-# and ignores the cap on recalls per step (dotted line), to show the trade-off itself: a higher cut
-# recalls fewer samples with more accurate pseudo-labels.
+# and the inner loop stays off). The table shows the cuts. The sweep below instead applies one cut to
+# every class and ignores the cap on recalls per step (dotted line), to show the trade-off itself: a
+# higher cut recalls fewer samples with more accurate pseudo-labels.
 
 # %%
 print(f"held-out accuracy of the nearest anchor (maturity): {recal.maturity:.3f}")

@@ -114,8 +114,11 @@ pd.Series(protocol, name="cifar10-cpu").to_frame()
 # the exact subset 0–999.
 #
 # Vanilla, TAD and clean experts share their random streams (expert $k$ of every kind starts from the same
-# weights and sees the same batches and augmentations), and every arm of a setting is evaluated on the
-# same networks, so the differences between arms in one column are paired comparisons.
+# weights and sees the same batches and augmentations), every arm of a setting distils from the same
+# random stream (so an arm whose data and labels equal another's gives the same synthetic set) and is
+# evaluated on the same networks: the differences between arms in one column are paired comparisons. In
+# our first reconstruction each arm had its own stream, so part of every difference between arms was
+# the luck of the draw.
 #
 # ## How TAD's open choices were settled
 #
