@@ -183,4 +183,4 @@ def test_the_command_line_knows_every_candidate_set():
     from tad.__main__ import SELECTION_SETS
     from tad.selection import CANDIDATE_SETS
 
-    assert SELECTION_SETS == tuple(CANDIDATE_SETS)
+    assert tuple(CANDIDATE_SETS) == SELECTION_SETS
