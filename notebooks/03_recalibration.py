@@ -81,11 +81,13 @@ from tad.rng import generator
 from tad.trust import everyone_trusted, score_samples
 
 # %% [markdown]
-# ## The expert and its first outer step
+# ## The expert and its first recall
 #
 # As in the previous notebook: one trust-aware expert on noisy labels, with its parameters kept after
-# every epoch. We go back to its first division, where the untrusted space is largest, and repeat
-# the first outer step *without* recall; that gives the untrusted space the first inner step works on.
+# every epoch. The inner loop recalls nothing until its features have matured (below); we go back to
+# the first epoch at which it recalled, and repeat that epoch's outer step *without* recall. That gives
+# the untrusted space the inner step worked on (with the latest losses and no earlier recall, the outer
+# step depends only on the network of that epoch).
 
 # %%
 config = preset_for(dataset, preset)
@@ -117,14 +119,17 @@ run = train_expert(
 )
 
 # %%
-warmup = next(i for i, h in enumerate(run.history) if h["divided"])  # plain epochs before the first division
+divided = [i for i, h in enumerate(run.history) if h["divided"]]
+recalling = [i for i in divided if run.history[i]["newly_recalled"] > 0]
+warmup = recalling[0] if recalling else divided[0]  # epochs trained before that step
 warm_model = copy.deepcopy(run.model)
 torch.nn.utils.vector_to_parameters(run.trajectory[warmup].to(device), warm_model.parameters())
 scores = score_samples(warm_model, images, noisy)
 start = TrustState(split=everyone_trusted(noisy, num_classes))
 outer_only = replace(config.recalib, enabled=False)
 split = trust_step(scores, start, noisy, num_classes, trust=config.trust, recalib=outer_only, seed=seed).split
-print(f"first division, after {warmup} epochs: {int(split.untrusted.sum())} untrusted samples")
+print(f"first division after {divided[0]} epochs; first recall after {warmup} epochs")
+print(f"untrusted samples at that step: {int(split.untrusted.sum())}")
 
 # %% [markdown]
 # ## Reliability of the untrusted samples
