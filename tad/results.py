@@ -180,7 +180,14 @@ def issue_targets(
     by_setting = {r["setting"]: r for r in rows if r["trust"]["final"]}
     records = []
 
-    def add(target: str, where: str, measured: float | None, required: float, at_least: bool = True) -> None:
+    def add(
+        target: str,
+        where: str,
+        measured: float | None,
+        required: float,
+        at_least: bool = True,
+        outcome: str | None = None,
+    ) -> None:
         value = None if measured is None else round(float(measured), 3)
         records.append(
             {
@@ -188,7 +195,7 @@ def issue_targets(
                 "where": where,
                 "measured": value,
                 "required": f"{'≥' if at_least else '≤'} {required:g}",
-                "outcome": _outcome(measured, required, at_least=at_least),
+                "outcome": outcome or _outcome(measured, required, at_least=at_least),
             }
         )
 
@@ -219,7 +226,8 @@ def issue_targets(
         row = by_setting.get(setting)
         add("share of the untrusted space recalled", setting, _untrusted_recalled(row) if row else None, 0.05)
         accuracy = row["trust"]["final"]["pseudo_label_accuracy"] if row else None
-        add("pseudo-label accuracy of recalls", setting, accuracy if row else None, 0.85)
+        nothing = "MISSED (nothing recalled)" if row and accuracy is None else None
+        add("pseudo-label accuracy of recalls", setting, accuracy, 0.85, outcome=nothing)
         first, last = _trust_growth(row) if row else (None, None)
         add(
             "trusted space grows: last − first division",

@@ -97,7 +97,8 @@ def check_06_results(summary: dict) -> None:
     committed = (ROOT / "results" / "cifar10-cpu-main.jsonl").read_text().splitlines()
     assert summary["main_rows"] == len([line for line in committed if line.strip()]) > 0
     assert summary["diagnosis_rows"] > 0
-    assert summary["outcomes"] and set(summary["outcomes"]) <= {"met", "MISSED", "not run"}
+    outcomes = summary["outcomes"]
+    assert outcomes and all(o in ("met", "not run") or o.startswith("MISSED") for o in outcomes)
 
 
 def check_07_benchmarks(summary: dict) -> None:
