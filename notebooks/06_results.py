@@ -126,7 +126,11 @@ pd.Series(protocol, name="cifar10-cpu").to_frame()
 # it, never on the test set: each candidate trains a trust-aware expert on the rest and is scored by its
 # agreement with the held-out noisy labels, over three seeds and two noise settings, every candidate with
 # the same random numbers as the others. The clean-label column is shown for the reader and played no
-# part in the choice.
+# part in the choice. One difference between the selection and the defaults: the selection ran while
+# the evidence test's optional ratio criterion (`evidence_ratio`, printed below) was still on at 3; it
+# was switched off afterwards, before any grid row, because on the digits it split clean classes. On
+# these CIFAR-10 experts the right-label losses are high enough that the criterion most likely never
+# fired, but the selection was not repeated to prove it.
 
 # %%
 rows = [
@@ -141,6 +145,7 @@ rows = [
     for s in scores
 ]
 print("command:", " ".join(selection["command"]), "\nchosen:", selection["chosen"])
+print("evidence_ratio during the selection:", selection["base_config"]["trust"].get("evidence_ratio"))
 pd.DataFrame(rows).groupby(["candidate"])[
     ["noisy-label validation accuracy", "clean validation accuracy (not used)"]
 ].agg(["mean", "std"]).round(2)
@@ -169,6 +174,17 @@ exact_accuracy_table(frame)
 
 # %% tags=["hide-input"]
 print("\n".join(grid_sentences(main)))
+
+# %% [markdown]
+# **What the grid says.** DM gains most under symmetric noise, where the trusted space is clearly cleaner
+# than the data, and DM + TAD reaches or passes DM on the clean labels. Part of that gain is still an
+# easiness filter: on clean labels the evidence test opened some classes in the first, weak epochs of the
+# experts, so TAD set a tenth of the data aside and DM + TAD beat vanilla DM there too. Under pair-flip
+# noise the division hardly cleans the data (its precision is close to the share of right labels), and
+# the gains are small for both methods. DATM hardly suffers from symmetric noise at this scale (its
+# vanilla arm is within a point of its clean arm at 40%), and TAD leaves it within a point in every
+# setting but pair-flip, where it gains. No recall happened in any CIFAR-10 row (the trusted-space table
+# below): the inner loop's maturity test never passed.
 
 # %% [markdown]
 # ## The trusted space
@@ -247,14 +263,15 @@ print("\n".join(diagnosis_sentences(diagnosis)))
 # %% [markdown]
 # **What the diagnosis says** (one seed, three evaluation networks per arm: differences under about one
 # point are within the spread of single runs; the main effects above average four or seven pairs). Under
-# 40% pair-flip noise the pathway that costs DATM the most is TAD's **consistency term**: with it, the
-# arm that uses TAD everywhere is barely above vanilla DATM; without it, it is about two points above. Starting from the trusted space helps little, because that space is barely
-# cleaner than the data (compare its precision with the 0.60 share of right labels), and the inner loop
-# never recalls here: its features never reach the maturity the recall needs. The **oracle** shows what
-# a good division would be worth: seven points over vanilla DATM, most of the gap to the clean labels.
-# So at this scale the limit is the division's quality, which is bounded by what a width-32 ConvNet
-# learns from 5,000 noisy images in 15 epochs, and the consistency term is the first setting a noisy
-# validation split should revisit (the diagnosis itself reads test accuracy and chose nothing).
+# 40% pair-flip noise the pathway that costs DATM the most is TAD's **consistency term**: with it, the arm
+# that uses TAD everywhere is barely above vanilla DATM; without it, it is about two points above.
+# Starting from the trusted space helps little, because that space is barely cleaner than the data
+# (compare its precision with the 0.60 share of right labels), and the inner loop never recalls here: its
+# features never reach the maturity the recall needs. The **oracle** shows what a good division would be
+# worth: seven points over vanilla DATM, most of the gap to the clean labels. So at this scale the limit
+# is the division's quality, which is bounded by what a width-32 ConvNet learns from 5,000 noisy images in
+# 15 epochs, and the consistency term is the first setting a noisy validation split should revisit (the
+# diagnosis itself reads test accuracy and chose nothing).
 
 # %% [markdown]
 # ## Ablations

@@ -56,7 +56,8 @@ def test_a_changed_results_file_changes_the_readme_block(tmp_path):
     module = _readme_tables()
     (tmp_path / "results").mkdir()
     name = "results/digits-pairflip0.4-ipc10-dm-s0.json"
-    shutil.copy(ROOT / name, tmp_path / name)
+    for copied in (name, "results/digits-symmetric0.4-ipc10-dm-s0.json", "results/cifar10-cpu-main.jsonl"):
+        shutil.copy(ROOT / copied, tmp_path / copied)
     payload = json.loads((tmp_path / name).read_text())
     payload["arms"]["tad"]["acc_mean"] += 1.0
     (tmp_path / name).write_text(json.dumps(payload))
