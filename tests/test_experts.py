@@ -206,7 +206,7 @@ def test_tad_trusted_space_is_cleaner_than_the_noisy_labels(kind, trust):
         digits["noisy"],
         num_classes=10,
         model=ModelConfig(width=16, depth=3),
-        expert=ExpertConfig(epochs=10, lr=0.1, momentum=0.9, batch_size=64, dsa=False),
+        expert=ExpertConfig(epochs=20, lr=0.1, momentum=0.9, batch_size=64, dsa=False),  # features mature
         trust=replace(trust, warmup_fraction=0.3),  # at least three plain epochs
         recalib=RecalibConfig(),
         augment=DIGITS_AUGMENT,
