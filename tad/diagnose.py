@@ -27,12 +27,12 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from tad.buffer import Expert, consensus_split, train_experts
+from tad.buffer import Expert, train_experts
 from tad.config import ExperimentConfig
 from tad.distill.datm import distill_trajectory_matching, initial_synthetic_set
 from tad.diversion import TrustState, trust_diagnostics
 from tad.models import build_model
-from tad.pipeline import NoisyData, _ensure_ipc_per_class, evaluate_arm, expert_spec, prepare_data
+from tad.pipeline import NoisyData, consensus_state, evaluate_arm, expert_spec, prepare_data, trusted_pool
 from tad.rng import generator
 from tad.trust import TrustSplit
 
@@ -123,11 +123,9 @@ class Diagnosis:
         return self._experts[key]
 
     def trust_state(self, consistency: bool) -> TrustState:
-        experts = self.experts("tad", consistency)
-        trusted, labels, score = consensus_split(experts)
-        recalled = trusted & (labels != self.nd.noisy_labels)
-        split = TrustSplit(trusted, labels, recalled, score, torch.zeros(self.nd.data.num_classes))
-        return TrustState(split=split)
+        return consensus_state(
+            self.experts("tad", consistency), self.nd.noisy_labels, self.nd.data.num_classes
+        )
 
     def pool(self, arm: FactorialArm) -> tuple[Tensor, Tensor, dict | None]:
         """The labels and initial pool of ``arm``, and the trusted space's diagnostics if used."""
@@ -140,7 +138,7 @@ class Diagnosis:
             everyone = torch.ones_like(nd.noisy_labels, dtype=torch.bool)
             return nd.noisy_labels, everyone, None
         quality = trust_diagnostics(state.split, nd.noisy_labels, nd.clean_labels, k)
-        return state.split.labels, _ensure_ipc_per_class(state, ipc, k), quality
+        return state.split.labels, trusted_pool(state, ipc, k), quality
 
     def run_arm(self, arm: FactorialArm) -> dict:
         """Distil with ``arm``'s pathways and evaluate; a results row without its provenance."""

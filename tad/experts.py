@@ -30,7 +30,7 @@ from tad.augment import dsa
 from tad.config import AugmentConfig, ExpertConfig, ModelConfig, RecalibConfig, TrustConfig
 from tad.diversion import TrustState, trust_diagnostics, trust_step
 from tad.models import build_model, flatten_params
-from tad.rng import stream_seed
+from tad.rng import sklearn_seed
 from tad.trust import SampleScores, TrustSplit, consistency_loss, divide, everyone_trusted, score_samples
 
 log = logging.getLogger(__name__)
@@ -246,7 +246,7 @@ def train_expert(
                 num_classes,
                 trust=trust,
                 recalib=recalib,
-                seed=stream_seed(trust_seed, "divide", epoch) % 2**31,
+                seed=sklearn_seed(trust_seed, "divide", epoch),
                 recorded=recorded,
             )
         t1 = time.perf_counter()
@@ -355,7 +355,7 @@ def _final_division(
             no_recalls,
             num_classes,
             config=trust,
-            seed=stream_seed(trust_seed, "final") % 2**31,
+            seed=sklearn_seed(trust_seed, "final"),
         )
         return TrustState(split=split)
     state, _ = outer_inner_step(
@@ -366,7 +366,7 @@ def _final_division(
         num_classes,
         trust=trust,
         recalib=recalib,
-        seed=stream_seed(trust_seed, "final") % 2**31,
+        seed=sklearn_seed(trust_seed, "final"),
         recorded=recorded,
     )
     return state

@@ -148,7 +148,7 @@ def _state_meta(config: ExperimentConfig, arm: str = "tad") -> dict:
     return {"config": meta, "version": __version__, "distill_stream": "shared by every arm"}
 
 
-def _ensure_ipc_per_class(state: TrustState, ipc: int, num_classes: int) -> Tensor:
+def trusted_pool(state: TrustState, ipc: int, num_classes: int) -> Tensor:
     """The trusted pool, topped up (by clean posterior) where a class has fewer than ``ipc``."""
     split = state.split
     minimum = torch.full((num_classes,), ipc)
@@ -179,7 +179,7 @@ def distill_arm(
         labels, pool = nd.clean_labels, everyone
     else:
         assert trust_state is not None
-        labels, pool = trust_state.split.labels, _ensure_ipc_per_class(trust_state, config.ipc, k)
+        labels, pool = trust_state.split.labels, trusted_pool(trust_state, config.ipc, k)
 
     if config.method != "dm":
         return distill_tm_arm(arm, labels, pool, config, nd, device, progress, state_dir, experts_root)
@@ -256,11 +256,14 @@ def run_tad_experts(
     DM uses them as its trust model; MTT and DATM also match their trajectories.
     """
     experts = arm_experts("tad", config, nd, device, progress, experts_root)
+    return consensus_state(experts, nd.noisy_labels, nd.data.num_classes), experts[0].history
+
+
+def consensus_state(experts: list[Expert], noisy_labels: Tensor, num_classes: int) -> TrustState:
+    """The trusted space of several trust-aware experts, their mean posterior as the clean score."""
     trusted, labels, score = consensus_split(experts)
-    split = TrustSplit(
-        trusted, labels, trusted & (labels != nd.noisy_labels), score, torch.zeros(nd.data.num_classes)
-    )
-    return TrustState(split=split), experts[0].history
+    recalled = trusted & (labels != noisy_labels)
+    return TrustState(split=TrustSplit(trusted, labels, recalled, score, torch.zeros(num_classes)))
 
 
 def distill_tm_arm(

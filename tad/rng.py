@@ -25,9 +25,14 @@ def generator(seed: int, *names: object) -> torch.Generator:
     return torch.Generator().manual_seed(stream_seed(seed, *names))
 
 
+def sklearn_seed(seed: int, *names: object) -> int:
+    """:func:`stream_seed` folded below 2**31 (scikit-learn accepts 32-bit seeds only)."""
+    return stream_seed(seed, *names) % 2**31
+
+
 def child_seed(gen: torch.Generator) -> int:
     """Draw a seed below 2**31 from ``gen`` (scikit-learn accepts 32-bit seeds only)."""
     return int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
 
 
-__all__ = ["child_seed", "generator", "stream_seed"]
+__all__ = ["child_seed", "generator", "sklearn_seed", "stream_seed"]
