@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_grid_options(rep)
     rep.add_argument(
-        "--grid", default="main", help="main, ablations, high-noise or all (default: %(default)s)"
+        "--grid", default="main", help="main, ablations, high-noise, long or all (default: %(default)s)"
     )
     rep.add_argument("--only", default=None, help="run only these settings, e.g. symmetric-40,cifar10n-rand1")
     rep.add_argument("--variant", default=None, help="run only this ablation variant (default: all)")
@@ -62,14 +62,20 @@ def build_parser() -> argparse.ArgumentParser:
         description=SELECT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_grid_options(sel)
+    _add_grid_options(sel, methods=False)
     sel.add_argument(
         "--settings",
-        default="symmetric-40,asymmetric-40",
+        default="symmetric-40,pairflip-40",
         help="noise settings to average over (default: %(default)s)",
     )
     sel.add_argument(
-        "--validation-fraction", type=float, default=0.1, help="held-out share (default: %(default)s)"
+        "--validation-per-class",
+        type=int,
+        default=500,
+        help="unused training images per class in the noisy validation split (default: %(default)s)",
+    )
+    sel.add_argument(
+        "--method", default="dm", help="base distiller whose distilled set is scored (default: %(default)s)"
     )
     sel.add_argument(
         "--seeds", type=int, default=3, help="seeds per setting, from --seed on (default: %(default)s)"
@@ -78,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--candidates",
         default="outer",
         choices=SELECTION_SETS,
-        help="candidate set: outer or scoring (default: %(default)s)",
+        help="candidate set: outer, scoring or untrusted (default: %(default)s)",
     )
     diag = sub.add_parser(
         "diagnose",
@@ -93,11 +99,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="noise settings, one diagnosis each (default: %(default)s)",
     )
     diag.add_argument("--no-oracle", action="store_true", help="skip the oracle arm (default: run it)")
+    diag.add_argument(
+        "--separability",
+        action="store_true",
+        help="instead of the factorial: how well per-sample scores of vanilla experts separate clean "
+        "from mislabelled samples, per epoch (results/<preset>-separability.json)",
+    )
     return parser
 
 
 # The candidate sets of tad.selection.CANDIDATE_SETS, named here so that a bad name fails before torch loads.
-SELECTION_SETS = ("outer", "scoring")
+SELECTION_SETS = ("outer", "scoring", "untrusted")
 
 DIAGNOSE_HELP = """Run DATM with TAD switched on in one pathway at a time (trajectories, initial pool,
 the experts that choose the initial images and give the soft labels; TAD's experts with or without the
@@ -116,8 +128,11 @@ Example:
   python -m tad reproduce --preset cifar10-cpu --data-root ../shared/data/cifar10 --grid main
 """
 
-SELECT_HELP = """Choose TAD's hyper-parameters on a validation split carved from the training set with the
-NOISY labels (the test set is never used), and write the scores of every candidate.
+SELECT_HELP = """Choose TAD's hyper-parameters on a validation split with NOISY labels: training images the
+preset's subset leaves out, noised by the same process. Each candidate runs TAD and the base distiller
+on the training subset; networks trained on its distilled set are scored on the validation split's noisy
+labels. The test set and the clean labels are never used to choose. Scores are written after each
+candidate, and a rerun resumes.
 
 Example:
   python -m tad select --preset cifar10-cpu --data-root ../shared/data/cifar10
@@ -396,7 +411,7 @@ def cmd_reproduce(args: argparse.Namespace, argv: list[str]) -> int:
     from tad.checks import check_experiment
 
     base, methods = _grid_base(args)
-    grids = ("main", "ablations", "high-noise") if args.grid == "all" else (args.grid,)
+    grids = ("main", "ablations", "high-noise", "long") if args.grid == "all" else (args.grid,)
     plan = {grid: _selected_jobs(args, grid, methods) for grid in grids}
     for job in (j for jobs in plan.values() for j in jobs):
         check_experiment(job.config(base))  # every job is valid before the first one starts
@@ -433,53 +448,68 @@ def cmd_select(args: argparse.Namespace, argv: list[str]) -> int:
     from tad.reproduce import MAIN_SETTINGS, Job
 
     base, _ = _grid_base(args)
+    if args.method not in ("dm", "mtt", "datm"):
+        raise ValueError(f"unknown method {args.method!r}; choose from dm, mtt, datm.")
+    base = replace(base, method=args.method)
     wanted = [s.strip() for s in args.settings.split(",") if s.strip()]
     settings = {Job("main", "dm", n).setting: n for n in MAIN_SETTINGS}
     unknown = [w for w in wanted if w not in settings]
     if unknown:
         raise ValueError(f"unknown setting(s) {unknown}; choose from {', '.join(settings)}.")
-    if not 0.0 < args.validation_fraction < 0.5:
-        raise ValueError("--validation-fraction must lie in (0, 0.5).")
+    if args.validation_per_class < 1:
+        raise ValueError("--validation-per-class must be at least 1.")
     if args.seeds < 1:
         raise ValueError("--seeds must be at least 1.")
+    if base.data.train_per_class is None:
+        raise ValueError(
+            f"preset {args.preset} trains on the whole training set, so no images are left for a "
+            "validation split; use a preset with a training subset, such as cifar10-cpu."
+        )
     for w in wanted:
         check_experiment(replace(base, noise=settings[w]))
     from tad.checkpoint import atomic_write_text
     from tad.device import resolve_device
     from tad.pipeline import prepare_data
-    from tad.selection import CANDIDATE_SETS, score_candidate, to_json, validation_split
+    from tad.selection import CANDIDATE_SETS, CandidateScore, score_candidate, to_json, validation_set
 
     candidates = CANDIDATE_SETS[args.candidates]
-
+    suffix = "" if args.candidates == "outer" else f"-{args.candidates}"
+    path = Path(args.results or f"results/{args.preset}-selection{suffix}.json")
+    command = ["python", "-m", "tad", *argv]
+    # An interrupted selection resumes: scores already in the file for this configuration are kept.
+    scores: dict[str, list] = {w: [] for w in wanted}
+    if path.is_file():
+        old = json.loads(path.read_text())
+        fresh = to_json({}, base, args.validation_per_class, candidates)
+        if all(old.get(k) == fresh[k] for k in ("criterion", "validation_per_class", "base_config")):
+            for w, rows in old.get("settings", {}).items():
+                if w in scores:
+                    scores[w] = [CandidateScore(**row) for row in rows if row["name"] in candidates]
     device = resolve_device(args.device)
-    scores = {}
+    experts_root = Path(args.out) / "experts"
     for w in wanted:
-        scores[w] = []
         for seed in range(args.seed, args.seed + args.seeds):
             config = replace(base, noise=settings[w], seed=seed)
+            done = {s.name for s in scores[w] if s.seed == seed}
+            if all(name in done for name in candidates):
+                continue
             nd = prepare_data(config)
-            held = validation_split(nd.noisy_labels, args.validation_fraction, seed)
+            val = validation_set(config, nd.data, args.validation_per_class)
             for name, candidate in candidates.items():
-                score = score_candidate(
-                    name,
-                    candidate,
-                    config,
-                    nd.data.train_images,
-                    nd.noisy_labels,
-                    nd.clean_labels,
-                    held,
-                    device,
-                )
+                if name in done:
+                    continue
+                score = score_candidate(name, candidate, config, nd, val, device, experts_root)
                 scores[w].append(score)
                 print(
                     f"{w:<14} seed {seed} {name:<26} noisy-val {score.noisy_val_accuracy:5.1f}%  "
                     f"(clean-val {score.clean_val_accuracy:5.1f}%, reported only)",
                     flush=True,
                 )
-    payload = to_json(scores, base, args.validation_fraction, candidates)
-    payload["command"] = ["python", "-m", "tad", *argv]
-    suffix = "" if args.candidates == "outer" else f"-{args.candidates}"
-    path = Path(args.results or f"results/{args.preset}-selection{suffix}.json")
+                payload = to_json(scores, base, args.validation_per_class, candidates)
+                payload["command"] = command
+                atomic_write_text(json.dumps(payload, indent=1), path)
+    payload = to_json(scores, base, args.validation_per_class, candidates)
+    payload["command"] = command
     atomic_write_text(json.dumps(payload, indent=1), path)
     print(f"chosen: {payload['chosen']}; written to {path}")
     return 0
@@ -498,6 +528,8 @@ def cmd_diagnose(args: argparse.Namespace, argv: list[str]) -> int:
         raise ValueError(f"unknown setting(s) {unknown}; choose from {', '.join(settings)}.")
     for w in wanted:
         check_experiment(replace(base, noise=settings[w]))
+    if args.separability:
+        return _separability(args, argv, base, {w: settings[w] for w in wanted})
     from tad import __version__
     from tad.config import to_dict
     from tad.device import resolve_device
@@ -541,6 +573,44 @@ def cmd_diagnose(args: argparse.Namespace, argv: list[str]) -> int:
             append_result(path, row)
             print(f"{w:<14} {arm.name:<44} {row['acc_mean']:5.1f} ± {row['acc_std']:.1f}", flush=True)
     print(f"diagnosis rows in {path}")
+    return 0
+
+
+def _separability(args: argparse.Namespace, argv: list[str], base, settings: dict) -> int:
+    from tad import __version__
+    from tad.checkpoint import atomic_write_text
+    from tad.config import to_dict
+    from tad.device import resolve_device
+    from tad.diagnose import Diagnosis, separability
+
+    path = Path(args.results or f"results/{args.preset}-separability.json")
+    payload = json.loads(path.read_text()) if path.is_file() else {"settings": {}}
+    payload["command"] = ["python", "-m", "tad", *argv]
+    device = resolve_device(args.device)
+    for w, noise in settings.items():
+        if noise.kind == "clean":
+            raise ValueError("separability needs noisy labels; drop 'clean' from --settings.")
+        if w in payload["settings"]:
+            continue
+        config = replace(base, noise=noise)
+        diagnosis = Diagnosis(config, device=device, experts_root=Path(args.out) / "experts")
+        nd = diagnosis.nd
+        experts = diagnosis.experts("vanilla")
+        payload["settings"][w] = {
+            "clean_share": float((nd.noisy_labels == nd.clean_labels).float().mean()),
+            "experts": [separability(e, config, nd) for e in experts],
+            "config": to_dict(config),
+            "package_version": __version__,
+        }
+        atomic_write_text(json.dumps(payload, indent=1), path)
+        last = payload["settings"][w]["experts"][0][-1]
+        print(
+            f"{w:<14} last epoch: accuracy on true labels {last['true_label_accuracy']:.3f}; AUC loss "
+            f"{last['auc_loss']:.3f}, mean loss {last['auc_mean_loss']:.3f}, "
+            f"margin {last['auc_margin']:.3f}, neighbours {last['auc_neighbours']:.3f}",
+            flush=True,
+        )
+    print(f"separability in {path}")
     return 0
 
 

@@ -189,6 +189,41 @@ def load_dataset(config: DataConfig, *, device: torch.device | str | None = None
     return dataset
 
 
+def load_unused(
+    config: DataConfig, dataset: ImageDataset, per_class: int, *, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``per_class`` training images per class that ``config``'s subset left out, prepared like ``dataset``.
+
+    Returns (images, clean labels, positions in the full training set). The images are scaled and
+    then normalised with ``dataset``'s mean/std, or whitened with its ZCA, exactly as its own
+    training images were, so a network trained on ``dataset`` can be scored on them. Used for the
+    validation split of hyper-parameter selection (tad.selection), which must lie outside the
+    images the experiments train on.
+    """
+    if config.train_per_class is None:
+        raise ValueError(
+            f"the {config.dataset} configuration trains on its whole training set, so no images are left "
+            "for a validation split; set train_per_class (the cifar10-cpu preset uses 500)."
+        )
+    source = _SOURCES[config.dataset](config)
+    num_classes = len(source.class_names)
+    used = class_balanced_subset(source.train_labels, config.train_per_class, num_classes, config.seed)
+    left = np.setdiff1d(np.arange(len(source.train_labels)), used)
+    try:
+        pick = left[class_balanced_subset(source.train_labels[left], per_class, num_classes, seed + 1)]
+    except ValueError as err:
+        raise ValueError(f"too few unused training images for {per_class} per class: {err}") from None
+    images = _to_float(source.read_train(pick), source.scale, config.image_size)
+    if dataset.zca is not None:
+        images = dataset.zca.transform(images)
+    else:
+        images.sub_(torch.tensor(dataset.mean).view(1, -1, 1, 1)).div_(
+            torch.tensor(dataset.std).view(1, -1, 1, 1)
+        )
+    labels = torch.as_tensor(source.train_labels[pick], dtype=torch.int64)
+    return images, labels, torch.as_tensor(source.train_indices[pick], dtype=torch.int64)
+
+
 def check_available(config: DataConfig) -> None:
     """Raise ValueError, before any compute, when the files of ``config.dataset`` cannot be found."""
     check_data_available(config)
@@ -467,4 +502,4 @@ _SOURCES: dict[str, Callable[[DataConfig], _Source]] = {
     "tinyimagenet": _tiny_source,
 }
 
-__all__ = ["ZCA", "ImageDataset", "check_available", "class_balanced_subset", "load_dataset"]
+__all__ = ["ZCA", "ImageDataset", "check_available", "class_balanced_subset", "load_dataset", "load_unused"]

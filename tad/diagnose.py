@@ -15,6 +15,13 @@ the experts' initialisations and batches, so differences between arms are the pa
 The ``oracle`` arm trains its experts on the truly clean samples only and starts from
 them: the ceiling that a perfect division would give. It reads the clean labels, so it is
 a diagnostic and is never used to choose anything.
+
+:func:`separability` asks the question under every division: after each epoch of an expert
+trained on all the noisy data, how well do the per-sample scores a divider could use (the
+loss, its running mean, the margin of the given label, the agreement of the nearest
+neighbours' labels in the expert's features) separate the truly clean samples from the
+mislabelled ones (ROC AUC: 0.5 is chance, 1 is perfect)? It too reads the clean labels and
+chooses nothing.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from tad.buffer import Expert, train_experts
 from tad.config import ExperimentConfig
 from tad.distill.datm import distill_trajectory_matching, initial_synthetic_set
 from tad.diversion import TrustState, trust_diagnostics
-from tad.models import build_model
+from tad.models import build_model, unflatten_params
 from tad.pipeline import NoisyData, consensus_state, evaluate_arm, expert_spec, prepare_data, trusted_pool
 from tad.rng import generator
 from tad.trust import TrustSplit
@@ -175,4 +182,71 @@ class Diagnosis:
         return {"arm": arm.name, "factors": vars(arm), "pool_quality": quality, **evaluation.to_dict()}
 
 
-__all__ = ["Diagnosis", "FactorialArm", "factorial_arms", "oracle_split"]
+def _auc(clean: Tensor, score: Tensor) -> float:
+    """ROC AUC of ``score`` (higher: more likely clean) for the bool target ``clean``."""
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(clean.numpy(), score.double().numpy()))
+
+
+def neighbour_agreement(features: Tensor, labels: Tensor, k: int = 20, chunk: int = 2048) -> Tensor:
+    """(N,) share of each sample's ``k`` nearest neighbours (cosine, itself excluded) sharing its label."""
+    f = torch.nn.functional.normalize(features.float(), dim=1)
+    out = torch.empty(len(f))
+    for start in range(0, len(f), chunk):
+        sim = f[start : start + chunk] @ f.T
+        rows = torch.arange(sim.shape[0])
+        sim[rows, rows + start] = -2.0  # not its own neighbour
+        nearest = sim.topk(k, dim=1).indices
+        out[start : start + chunk] = (labels[nearest] == labels[start : start + chunk, None]).float().mean(1)
+    return out
+
+
+@torch.no_grad()
+def separability(
+    expert: Expert, config: ExperimentConfig, nd: NoisyData, *, k: int = 20, batch: int = 1000
+) -> list[dict]:
+    """Per epoch of ``expert``'s trajectory, how well each score separates clean from mislabelled samples.
+
+    Diagnostic only: it reads the clean labels. Returns one dict per epoch with the expert's accuracy
+    on its training images against their true labels and the ROC AUC of the loss, the loss averaged
+    over the epochs so far, the margin of the given label and the neighbours' label agreement.
+    """
+    images, noisy = nd.data.train_images, nd.noisy_labels
+    clean = noisy == nd.clean_labels
+    if clean.all() or not clean.any():
+        raise ValueError("separability needs both clean and mislabelled samples; these labels have one kind.")
+    net = build_model(
+        config.model, channels=images.shape[1], num_classes=nd.data.num_classes, image_size=images.shape[-1]
+    ).eval()
+    rows, total = [], torch.zeros(len(noisy))
+    for epoch in range(1, expert.trajectory.shape[0]):
+        net.load_state_dict(unflatten_params(net, expert.trajectory[epoch]), strict=False)
+        features = torch.cat([net.embed(images[i : i + batch]) for i in range(0, len(images), batch)])
+        logits = net.classifier(features)
+        loss = torch.nn.functional.cross_entropy(logits, noisy, reduction="none")
+        total += loss
+        probs = logits.softmax(1)
+        given = probs.gather(1, noisy[:, None]).squeeze(1)
+        others = probs.scatter(1, noisy[:, None], -1.0).max(1).values
+        rows.append(
+            {
+                "epoch": epoch,
+                "true_label_accuracy": float((logits.argmax(1) == nd.clean_labels).float().mean()),
+                "auc_loss": _auc(clean, -loss),
+                "auc_mean_loss": _auc(clean, -total / epoch),
+                "auc_margin": _auc(clean, given - others),
+                "auc_neighbours": _auc(clean, neighbour_agreement(features, noisy, k)),
+            }
+        )
+    return rows
+
+
+__all__ = [
+    "Diagnosis",
+    "FactorialArm",
+    "factorial_arms",
+    "neighbour_agreement",
+    "oracle_split",
+    "separability",
+]

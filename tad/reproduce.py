@@ -41,6 +41,9 @@ MAIN_SETTINGS: tuple[NoiseConfig, ...] = (
 )
 ABLATION_SETTINGS = (NoiseConfig(kind="symmetric", rate=0.4), NoiseConfig(kind="pairflip", rate=0.4))
 HIGH_NOISE_SETTINGS = (NoiseConfig(kind="symmetric", rate=0.8),)
+# The "long" grid: DATM with more distillation iterations than the preset's, where noise hurts most.
+LONG_SETTINGS = ABLATION_SETTINGS
+LONG_ITERATIONS = 300
 
 
 def _variant(
@@ -83,6 +86,7 @@ class Job:
     noise: NoiseConfig
     variant: str = "full"
     arms: tuple[str, ...] = ("random", "vanilla", "tad", "clean")
+    iterations: int | None = None  # distillation iterations instead of the preset's (trajectory matching)
 
     @property
     def setting(self) -> str:
@@ -100,6 +104,8 @@ class Job:
         config = replace(base, method=self.method, noise=self.noise, arms=self.arms)  # type: ignore[arg-type]
         if self.variant != "full":
             config = ABLATIONS[self.variant](config)
+        if self.iterations is not None:
+            config = replace(config, tm=replace(config.tm, iterations=self.iterations))
         name = (
             f"{base.name}-{self.grid}-{self.method}-{self.setting}-{self.variant}-ipc{base.ipc}-s{base.seed}"
         )
@@ -118,8 +124,12 @@ def grid_jobs(grid: str, methods: tuple[str, ...]) -> list[Job]:
             jobs += [Job("ablations", method, n, v, ("tad",)) for n in ABLATION_SETTINGS for v in ABLATIONS]
         elif grid == "high-noise":
             jobs += [Job("high-noise", method, n, arms=("vanilla", "tad")) for n in HIGH_NOISE_SETTINGS]
+        elif grid == "long":
+            if method in ("mtt", "datm"):
+                arms = ("vanilla", "tad", "clean")
+                jobs += [Job("long", method, n, arms=arms, iterations=LONG_ITERATIONS) for n in LONG_SETTINGS]
         else:
-            raise ValueError(f"unknown grid {grid!r}; choose from main, ablations, high-noise.")
+            raise ValueError(f"unknown grid {grid!r}; choose from main, ablations, high-noise, long.")
     return jobs
 
 
@@ -210,6 +220,7 @@ def run_grid(
 
 __all__ = [
     "ABLATIONS",
+    "LONG_ITERATIONS",
     "MAIN_SETTINGS",
     "Job",
     "append_result",

@@ -1,12 +1,16 @@
 """Choosing TAD's hyper-parameters fairly: on a validation split that carries the noisy labels.
 
-A user has no clean labels, so neither do we when we choose. A stratified share of
-the (noisy) training set is held out; for each candidate configuration a trust-aware
-expert trains on the rest, and the candidate is scored by that expert's accuracy
-on the held-out *noisy* labels. When the true class is still the most frequent
-label of every class (all the settings here), the classifier closest to the clean
-one also agrees most with the noisy labels, so this ranks candidates as clean
-accuracy would. The test set is never touched.
+A user has no clean labels, so neither do we when we choose. The validation split is a class-balanced
+set of training images that the experiment does not train on (for ``cifar10-cpu``, 500 per class of
+the 45,000 images its 5,000-image subset leaves out), noised by an independent draw of the same
+process. For each candidate configuration the whole TAD pipeline runs on the training subset (trust-
+aware experts, their trusted space, the base distiller), evaluation networks train on the distilled
+set, and the candidate scores their mean accuracy on the validation split's *noisy* labels. When the
+true class is still the most frequent label of every class (all the settings here), the network
+closest to the clean one also agrees most with the noisy labels, so this ranks candidates as clean
+accuracy would. Candidates share every random stream (common random numbers), so they differ only by
+their settings. The test set and the clean labels are never used to choose; the clean-label accuracy
+is recorded beside each score for the reader only.
 """
 
 from __future__ import annotations
@@ -14,13 +18,17 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from tad.config import ExperimentConfig, RecalibConfig, TrustConfig, to_dict
-from tad.evaluate import accuracy
-from tad.experts import train_expert
+from tad.data import ImageDataset, load_unused
+from tad.diversion import trust_diagnostics
+from tad.evaluate import accuracy, train_on_synthetic
+from tad.noise import apply_noise
+from tad.pipeline import NoisyData, distill_arm, run_tad_experts
 from tad.rng import generator
 
 Candidate = Callable[[TrustConfig, RecalibConfig], tuple[TrustConfig, RecalibConfig]]
@@ -45,66 +53,82 @@ CANDIDATE_SETS: dict[str, dict[str, Candidate]] = {
     },
     # score with an evaluation pass or from the training pass itself (cheaper)
     "scoring": {f"scoring={m}": _candidate(scoring=m) for m in ("pass", "online")},
+    # drop the untrusted samples, or keep them with targets and DM weights set by their clean-probability
+    "untrusted": {f"untrusted={m}": _candidate(untrusted=m) for m in ("drop", "soft")},
 }
 CANDIDATES = CANDIDATE_SETS["outer"]
 
 
-def validation_split(noisy_labels: Tensor, fraction: float, seed: int) -> Tensor:
-    """bool (N,): a stratified (by noisy label), seeded share of every class held out."""
-    gen = generator(seed, "validation-split")
-    held = torch.zeros_like(noisy_labels, dtype=torch.bool)
-    for c in noisy_labels.unique():
-        members = torch.nonzero(noisy_labels == c).squeeze(1)
-        members = members[torch.randperm(members.numel(), generator=gen)]
-        held[members[: round(fraction * members.numel())]] = True
-    return held
+@dataclass(frozen=True)
+class ValidationSet:
+    """Images outside the training subset, with noisy labels (to choose) and clean ones (to report)."""
+
+    images: Tensor
+    noisy_labels: Tensor
+    clean_labels: Tensor
+
+
+def validation_set(config: ExperimentConfig, data: ImageDataset, per_class: int) -> ValidationSet:
+    """``per_class`` unused training images per class, noised like the training labels (another draw)."""
+    images, clean, positions = load_unused(config.data, data, per_class, seed=config.data.seed)
+    # the same noise process, drawn independently of the training labels' corruption
+    noise = replace(config.noise, seed=config.noise.seed + 1)
+    noisy, _ = apply_noise(
+        noise,
+        config.data.dataset,
+        clean.numpy(),
+        data.num_classes,
+        data_root=config.data.data_root,
+        indices=positions.numpy(),
+    )
+    return ValidationSet(images, torch.as_tensor(noisy, dtype=torch.int64), clean)
 
 
 @dataclass(frozen=True)
 class CandidateScore:
     name: str
     seed: int
-    noisy_val_accuracy: float  # % agreement with the held-out noisy labels (the selection criterion)
-    clean_val_accuracy: float  # % against the true labels: reported, never used to choose
-    trusted_precision: float | None
+    noisy_val_accuracy: float  # % agreement with the validation split's noisy labels (the criterion)
+    clean_val_accuracy: float  # % against its true labels: reported, never used to choose
+    trusted_precision: float | None  # of the experts' trusted space: reported, never used to choose
+    trusted_fraction: float
 
 
 def score_candidate(
     name: str,
     candidate: Candidate,
     config: ExperimentConfig,
-    images: Tensor,
-    noisy: Tensor,
-    clean: Tensor,
-    held_out: Tensor,
+    nd: NoisyData,
+    val: ValidationSet,
     device: torch.device,
+    experts_root: Path | None = None,
 ) -> CandidateScore:
-    """Train a TAD expert on the kept part; score it on the held-out noisy labels."""
+    """Run TAD with ``candidate`` on the training subset and score its distilled set on ``val``."""
     trust, recalib = candidate(config.trust, config.recalib)
-    keep = ~held_out
-    run = train_expert(
-        images[keep],
-        noisy[keep],
-        num_classes=int(clean.max()) + 1,
-        model=config.model,
-        expert=replace(config.expert, num_experts=1),
-        trust=trust,
-        recalib=recalib,
-        augment=config.augment,
-        # every candidate draws the same initialisation, batches and augmentations (common random numbers)
-        generator=generator(config.seed, "selection"),
-        device=device,
-        clean_labels=clean[keep],
-    )
-    hits_noisy = accuracy(run.model, images[held_out], noisy[held_out])
-    hits_clean = accuracy(run.model, images[held_out], clean[held_out])
-    final = run.history[-1]
+    config = replace(config, trust=trust, recalib=recalib)
+    state, _ = run_tad_experts(config, nd, device, None, experts_root)
+    syn = distill_arm("tad", config, nd, state, device, None, None, experts_root).detached()
+    noisy_hits, clean_hits = [], []
+    for k in range(config.eval.num_eval):
+        net = train_on_synthetic(
+            syn,
+            num_classes=nd.data.num_classes,
+            model=config.model,
+            config=config.eval,
+            augment=config.augment,
+            generator=generator(config.seed, "selection-eval", k),
+            device=device,
+        )
+        noisy_hits.append(accuracy(net, val.images, val.noisy_labels).float().mean())
+        clean_hits.append(accuracy(net, val.images, val.clean_labels).float().mean())
+    final = trust_diagnostics(state.split, nd.noisy_labels, nd.clean_labels, nd.data.num_classes)
     return CandidateScore(
         name,
         config.seed,
-        100 * float(hits_noisy.float().mean()),
-        100 * float(hits_clean.float().mean()),
+        100 * float(torch.stack(noisy_hits).mean()),
+        100 * float(torch.stack(clean_hits).mean()),
         final["precision"],
+        final["trusted_fraction"],
     )
 
 
@@ -116,15 +140,21 @@ def summarise(scores: dict[str, list[CandidateScore]]) -> dict:
     return {"mean_noisy_val_accuracy": table, "chosen": max(table, key=table.get)}
 
 
+CRITERION = (
+    "mean accuracy, on the noisy labels of a validation split outside the training subset, of the "
+    "evaluation networks trained on the candidate's distilled set"
+)
+
+
 def to_json(
     scores: dict[str, list[CandidateScore]],
     config: ExperimentConfig,
-    fraction: float,
+    per_class: int,
     candidates: dict[str, Candidate] = CANDIDATES,
 ) -> dict:
     return {
-        "criterion": "accuracy of a TAD expert on a held-out split with the noisy labels",
-        "validation_fraction": fraction,
+        "criterion": CRITERION,
+        "validation_per_class": per_class,
         "candidates": list(candidates),
         "settings": {setting: [vars(s) for s in rows] for setting, rows in scores.items()},
         **summarise(scores),
@@ -135,9 +165,11 @@ def to_json(
 __all__ = [
     "CANDIDATES",
     "CANDIDATE_SETS",
+    "CRITERION",
     "CandidateScore",
+    "ValidationSet",
     "score_candidate",
     "summarise",
     "to_json",
-    "validation_split",
+    "validation_set",
 ]

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tad.config import NoiseConfig
-from tad.diagnose import Diagnosis, factorial_arms, oracle_split
+from tad.diagnose import Diagnosis, factorial_arms, neighbour_agreement, oracle_split, separability
 from tad.presets import get_preset
 
 CPU = torch.device("cpu")
@@ -61,3 +61,31 @@ def test_a_diagnosis_arm_runs_end_to_end_and_reports_its_pool(tiny):
     assert row["pool_quality"]["precision"] > 1.0 - float(diagnosis.nd.noise.realised_rate)
     plain = diagnosis.run_arm(factorial_arms()[0])
     assert plain["pool_quality"] is None
+
+
+def test_neighbour_agreement_flags_labels_that_disagree_with_their_cluster():
+    gen = torch.Generator().manual_seed(0)
+    clean = torch.arange(4).repeat_interleave(25)
+    features = torch.nn.functional.one_hot(clean, 4).float() + 0.05 * torch.randn(100, 4, generator=gen)
+    noisy = clean.clone()
+    noisy[::10] = (noisy[::10] + 1) % 4
+    agree = neighbour_agreement(features, noisy, k=5)
+    assert agree[noisy != clean].max() < agree[noisy == clean].min()
+    # itself excluded: a lone sample's own label never counts
+    assert float(neighbour_agreement(torch.eye(3), torch.tensor([0, 1, 2]), k=1).max()) == 0.0
+
+
+def test_separability_scores_every_epoch_and_reads_the_labels_only_to_report(tiny):
+    diagnosis = Diagnosis(tiny, device=CPU, experts_root=None)
+    rows = separability(diagnosis.experts("vanilla")[0], tiny, diagnosis.nd)
+    assert [r["epoch"] for r in rows] == list(range(1, tiny.expert.epochs + 1))
+    for r in rows:
+        assert all(0.0 <= r[k] <= 1.0 for k in r if k != "epoch")
+    # on the digits every score beats chance (0.5) clearly by the last epoch
+    assert min(rows[-1][k] for k in ("auc_loss", "auc_mean_loss", "auc_margin", "auc_neighbours")) > 0.6
+    with pytest.raises(ValueError, match="both clean and mislabelled"):
+        separability(
+            diagnosis.experts("vanilla")[0],
+            replace(tiny, noise=NoiseConfig()),
+            Diagnosis(replace(tiny, noise=NoiseConfig()), device=CPU, experts_root=None).nd,
+        )

@@ -5,10 +5,12 @@ from dataclasses import replace
 import pytest
 import torch
 
-from tad.config import NoiseConfig
+from tad.config import DataConfig, NoiseConfig
+from tad.data import load_unused
+from tad.pipeline import prepare_data
 from tad.presets import get_preset
-from tad.reproduce import ABLATIONS, Job, append_result, grid_jobs, read_results, run_grid
-from tad.selection import CANDIDATES, score_candidate, summarise, validation_split
+from tad.reproduce import ABLATIONS, LONG_ITERATIONS, Job, append_result, grid_jobs, read_results, run_grid
+from tad.selection import CANDIDATES, score_candidate, summarise, validation_set
 
 
 def test_main_grid_lists_every_setting_once_per_method():
@@ -113,29 +115,59 @@ def test_a_grid_skips_rows_that_a_parallel_grid_finished_meanwhile(tmp_path):
     assert sorted(r["setting"] for r in read_results(path)) == ["symmetric-20", "symmetric-40"]
 
 
-def test_validation_split_is_stratified_and_seeded():
-    labels = torch.arange(4).repeat_interleave(50)
-    held = validation_split(labels, 0.1, seed=0)
-    assert torch.bincount(labels[held]).tolist() == [5, 5, 5, 5]
-    assert torch.equal(held, validation_split(labels, 0.1, seed=0))
-    assert not torch.equal(held, validation_split(labels, 0.1, seed=1))
+def test_the_validation_split_lies_outside_the_training_subset():
+    config = replace(get_preset("digits"), data=DataConfig(dataset="digits", train_per_class=40))
+    config = replace(config, noise=NoiseConfig(kind="symmetric", rate=0.4))
+    nd = prepare_data(config)
+    val = validation_set(config, nd.data, per_class=30)
+    used = set(nd.data.train_indices.tolist())
+    _, _, positions = load_unused(config.data, nd.data, 30, seed=config.data.seed)
+    assert used.isdisjoint(positions.tolist()) and len(set(positions.tolist())) == 300
+    assert torch.bincount(val.clean_labels).tolist() == [30] * 10
+    flipped = float((val.noisy_labels != val.clean_labels).float().mean())
+    assert 0.3 < flipped < 0.5  # the same noise process as the training labels
+    # prepared like the training images: same normalisation, so the statistics agree
+    assert abs(float(val.images.mean()) - float(nd.data.train_images.mean())) < 0.2
+    with pytest.raises(ValueError, match="too few unused"):
+        load_unused(config.data, nd.data, 1000)
+    with pytest.raises(ValueError, match="no images are left"):
+        load_unused(DataConfig(dataset="digits"), nd.data, 30)
 
 
-def test_selection_scores_use_the_noisy_labels():
-    gen = torch.Generator().manual_seed(0)
-    clean = torch.arange(3).repeat_interleave(30)
-    images = torch.randn(90, 1, 8, 8, generator=gen) + clean.view(-1, 1, 1, 1).float()
-    noisy = clean.clone()
-    noisy[::5] = (noisy[::5] + 1) % 3
-    config = get_preset("digits")
+def test_selection_scores_the_distilled_set_on_the_noisy_validation_labels():
+    config = replace(get_preset("digits"), data=DataConfig(dataset="digits", train_per_class=30))
     config = replace(
         config,
+        noise=NoiseConfig(kind="symmetric", rate=0.4),
         model=replace(config.model, width=4, depth=2),
-        expert=replace(config.expert, epochs=3, batch_size=32),
+        expert=replace(config.expert, epochs=3, batch_size=64, num_experts=1),
+        dm=replace(config.dm, iterations=3),
+        eval=replace(config.eval, num_eval=1, epochs=5),
+        ipc=2,
     )
-    held = validation_split(noisy, 0.2, seed=0)
+    nd = prepare_data(config)
+    val = validation_set(config, nd.data, per_class=20)
+    # a validation split whose noisy labels are all wrong scores zero, whatever the network
+    wrong = replace(val, noisy_labels=(val.clean_labels + 1) % 10)
     name, candidate = next(iter(CANDIDATES.items()))
-    score = score_candidate(name, candidate, config, images, noisy, clean, held, torch.device("cpu"))
-    assert 0.0 <= score.noisy_val_accuracy <= 100.0 and 0.0 <= score.clean_val_accuracy <= 100.0
+    score = score_candidate(name, candidate, config, nd, val, torch.device("cpu"))
+    again = score_candidate(name, candidate, config, nd, wrong, torch.device("cpu"))
+    assert 0.0 <= score.noisy_val_accuracy <= 100.0 and 0.0 < score.clean_val_accuracy <= 100.0
+    assert again.clean_val_accuracy == score.clean_val_accuracy  # common random numbers: same networks
+    # a prediction cannot be right under both label sets, which never agree here
+    assert again.noisy_val_accuracy <= 100.0 - again.clean_val_accuracy + 1e-6
     table = summarise({"a": [score], "b": [score]})
     assert table["chosen"] == name and table["mean_noisy_val_accuracy"][name] == score.noisy_val_accuracy
+
+
+def test_the_long_grid_runs_trajectory_matching_for_longer_only():
+    jobs = grid_jobs("long", ("dm", "datm"))
+    assert {j.method for j in jobs} == {"datm"} and {j.setting for j in jobs} == {
+        "symmetric-40",
+        "pairflip-40",
+    }
+    base = get_preset("cifar10-cpu")
+    config = jobs[0].config(base)
+    assert config.tm.iterations == LONG_ITERATIONS > base.tm.iterations
+    assert config.trust == base.trust and config.expert == base.expert  # the same (cached) experts
+    assert jobs[0].key("cifar10-cpu", 10, 0) != Job("main", "datm", jobs[0].noise).key("cifar10-cpu", 10, 0)
