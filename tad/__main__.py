@@ -468,9 +468,17 @@ def cmd_select(args: argparse.Namespace, argv: list[str]) -> int:
     for w in wanted:
         check_experiment(replace(base, noise=settings[w]))
     from tad.checkpoint import atomic_write_text
+    from tad.config import to_dict
     from tad.device import resolve_device
     from tad.pipeline import prepare_data
-    from tad.selection import CANDIDATE_SETS, CandidateScore, score_candidate, to_json, validation_set
+    from tad.selection import (
+        CANDIDATE_SETS,
+        CRITERION,
+        CandidateScore,
+        score_candidate,
+        to_json,
+        validation_set,
+    )
 
     candidates = CANDIDATE_SETS[args.candidates]
     suffix = "" if args.candidates == "outer" else f"-{args.candidates}"
@@ -480,8 +488,9 @@ def cmd_select(args: argparse.Namespace, argv: list[str]) -> int:
     scores: dict[str, list] = {w: [] for w in wanted}
     if path.is_file():
         old = json.loads(path.read_text())
-        fresh = to_json({}, base, args.validation_per_class, candidates)
-        if all(old.get(k) == fresh[k] for k in ("criterion", "validation_per_class", "base_config")):
+        same = {"criterion": CRITERION, "validation_per_class": args.validation_per_class}
+        same["base_config"] = json.loads(json.dumps(to_dict(base)))
+        if all(old.get(k) == v for k, v in same.items()):
             for w, rows in old.get("settings", {}).items():
                 if w in scores:
                     scores[w] = [CandidateScore(**row) for row in rows if row["name"] in candidates]
@@ -526,6 +535,8 @@ def cmd_diagnose(args: argparse.Namespace, argv: list[str]) -> int:
     unknown = [w for w in wanted if w not in settings]
     if unknown:
         raise ValueError(f"unknown setting(s) {unknown}; choose from {', '.join(settings)}.")
+    if args.separability and any(settings[w].kind == "clean" for w in wanted):
+        raise ValueError("separability needs noisy labels; drop 'clean' from --settings.")
     for w in wanted:
         check_experiment(replace(base, noise=settings[w]))
     if args.separability:
@@ -588,8 +599,6 @@ def _separability(args: argparse.Namespace, argv: list[str], base, settings: dic
     payload["command"] = ["python", "-m", "tad", *argv]
     device = resolve_device(args.device)
     for w, noise in settings.items():
-        if noise.kind == "clean":
-            raise ValueError("separability needs noisy labels; drop 'clean' from --settings.")
         if w in payload["settings"]:
             continue
         config = replace(base, noise=noise)

@@ -57,6 +57,10 @@ BAD_INPUTS = [
     (["diagnose", "--settings", "bogus-40"], "unknown setting(s) ['bogus-40']"),
     (["select", "--candidates", "bogus"], "argument --candidates: invalid choice: 'bogus'"),
     (["select", "--seeds", "0"], "--seeds must be at least 1."),
+    (["select", "--preset", "digits"], "preset digits trains on the whole training set"),
+    (["select", "--validation-per-class", "0"], "--validation-per-class must be at least 1."),
+    (["select", "--method", "gm"], "unknown method 'gm'"),
+    (["diagnose", "--separability", "--settings", "clean"], "separability needs noisy labels"),
 ]
 
 
