@@ -27,7 +27,9 @@
 # ```
 #
 # With a `datm-<dataset>-ipc<k>` preset and a GPU (Colab) it runs the official DATM settings at full
-# scale: 100 experts of 100 epochs per kind and 10,000 iterations, which takes hours. With the defaults
+# scale (DATM's config for that dataset and IPC, with DD_LNL's changes for noisy labels): 100 experts of
+# 100 epochs per kind and 10,000 iterations, which takes hours. `mtt-<dataset>-ipc<k>` presets run MTT's
+# settings the same way. With the defaults
 # below it runs the same code on the embedded digits in a few minutes on a CPU. The paper's own numbers
 # could not be retrieved, so nothing here is compared with them.
 
@@ -77,7 +79,7 @@ from tad.config import NoiseConfig
 from tad.device import resolve_device
 from tad.pipeline import run_experiment
 from tad.plots import accuracy_bars, trusted_space_plot
-from tad.presets import preset_for
+from tad.presets import preset_for, with_noise
 
 
 def override(obj, **values):
@@ -92,8 +94,10 @@ def override(obj, **values):
 # anything is computed.
 
 # %%
-base = preset_for(dataset, preset)
 synthetic = noise in ("symmetric", "asymmetric", "pairflip")
+noise_config = NoiseConfig(kind=noise, rate=rate if synthetic else 0.0, real_labels=real_labels)
+# an official DATM preset takes DD_LNL's settings for noisy labels (lr_teacher 0.001 on CIFAR-10, ...)
+base = with_noise(preset_for(dataset, preset), noise_config)
 config = replace(
     base,
     method=method,
@@ -101,7 +105,6 @@ config = replace(
     seed=seed,
     arms=tuple(arms.split(",")),
     data=override(base.data, dataset=dataset, data_root=data_root, train_per_class=train_per_class),
-    noise=NoiseConfig(kind=noise, rate=rate if synthetic else 0.0, real_labels=real_labels),
     expert=override(base.expert, num_experts=num_experts, epochs=expert_epochs),
     tm=override(base.tm, iterations=tm_iterations),
     dm=override(base.dm, iterations=dm_iterations),

@@ -244,7 +244,7 @@ def _set(obj, **changes):
 def config_from_args(args: argparse.Namespace):
     """Build the experiment configuration; raises ValueError on any invalid value."""
     from tad.config import NoiseConfig
-    from tad.presets import preset_for
+    from tad.presets import preset_for, with_noise
 
     base = preset_for(args.dataset, args.preset)
     synthetic = args.noise in ("symmetric", "asymmetric", "pairflip")
@@ -257,6 +257,7 @@ def config_from_args(args: argparse.Namespace):
         label_file=args.label_file,
         seed=args.noise_seed,
     )
+    base = with_noise(base, noise)  # an official DATM preset takes DD_LNL's noisy-label settings
     data = _set(
         base.data,
         dataset=args.dataset,
@@ -445,6 +446,7 @@ def cmd_reproduce(args: argparse.Namespace, argv: list[str]) -> int:
 
 def cmd_select(args: argparse.Namespace, argv: list[str]) -> int:
     from tad.checks import check_experiment
+    from tad.presets import with_noise
     from tad.reproduce import MAIN_SETTINGS, Job
 
     base, _ = _grid_base(args)
@@ -466,7 +468,7 @@ def cmd_select(args: argparse.Namespace, argv: list[str]) -> int:
             "validation split; use a preset with a training subset, such as cifar10-cpu."
         )
     for w in wanted:
-        check_experiment(replace(base, noise=settings[w]))
+        check_experiment(with_noise(base, settings[w]))
     from tad.checkpoint import atomic_write_text
     from tad.config import to_dict
     from tad.device import resolve_device
@@ -498,7 +500,7 @@ def cmd_select(args: argparse.Namespace, argv: list[str]) -> int:
     experts_root = Path(args.out) / "experts"
     for w in wanted:
         for seed in range(args.seed, args.seed + args.seeds):
-            config = replace(base, noise=settings[w], seed=seed)
+            config = replace(with_noise(base, settings[w]), seed=seed)
             done = {s.name for s in scores[w] if s.seed == seed}
             if all(name in done for name in candidates):
                 continue
@@ -526,6 +528,7 @@ def cmd_select(args: argparse.Namespace, argv: list[str]) -> int:
 
 def cmd_diagnose(args: argparse.Namespace, argv: list[str]) -> int:
     from tad.checks import check_experiment
+    from tad.presets import with_noise
     from tad.reproduce import MAIN_SETTINGS, Job
 
     base, _ = _grid_base(args)
@@ -538,7 +541,7 @@ def cmd_diagnose(args: argparse.Namespace, argv: list[str]) -> int:
     if args.separability and any(settings[w].kind == "clean" for w in wanted):
         raise ValueError("separability needs noisy labels; drop 'clean' from --settings.")
     for w in wanted:
-        check_experiment(replace(base, noise=settings[w]))
+        check_experiment(with_noise(base, settings[w]))
     if args.separability:
         return _separability(args, argv, base, {w: settings[w] for w in wanted})
     from tad import __version__
@@ -552,7 +555,7 @@ def cmd_diagnose(args: argparse.Namespace, argv: list[str]) -> int:
     path = Path(args.results or f"results/{args.preset}-diagnosis.jsonl")
     command = ["python", "-m", "tad", *argv]
     for w in wanted:
-        config = replace(base, noise=settings[w], name=f"{args.preset}-diagnosis-{w}")
+        config = replace(with_noise(base, settings[w]), name=f"{args.preset}-diagnosis-{w}")
         diagnosis = None
         # The oracle and the arms without the consistency term first: a grid run beside this one trains
         # the default TAD experts meanwhile, and the arms that need them find them saved.
@@ -593,6 +596,7 @@ def _separability(args: argparse.Namespace, argv: list[str], base, settings: dic
     from tad.config import to_dict
     from tad.device import resolve_device
     from tad.diagnose import Diagnosis, separability
+    from tad.presets import with_noise
 
     path = Path(args.results or f"results/{args.preset}-separability.json")
     payload = json.loads(path.read_text()) if path.is_file() else {"settings": {}}
@@ -601,7 +605,7 @@ def _separability(args: argparse.Namespace, argv: list[str], base, settings: dic
     for w, noise in settings.items():
         if w in payload["settings"]:
             continue
-        config = replace(base, noise=noise)
+        config = with_noise(base, noise)
         diagnosis = Diagnosis(config, device=device, experts_root=Path(args.out) / "experts")
         nd = diagnosis.nd
         experts = diagnosis.experts("vanilla")

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from tad import __version__
 from tad.config import ExperimentConfig, NoiseConfig, to_dict
+from tad.presets import with_noise
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class Job:
         return f"{preset}|{self.grid}|{self.method}|{self.setting}|{self.variant}|ipc{ipc}|seed{seed}"
 
     def config(self, base: ExperimentConfig) -> ExperimentConfig:
-        config = replace(base, method=self.method, noise=self.noise, arms=self.arms)  # type: ignore[arg-type]
+        config = replace(with_noise(base, self.noise), method=self.method, arms=self.arms)  # type: ignore[arg-type]
         if self.variant != "full":
             config = ABLATIONS[self.variant](config)
         if self.iterations is not None:
