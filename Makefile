@@ -8,7 +8,7 @@ export PYTHONHASHSEED := 0
 # Notebook parameters for `make book` (notebooks/profiles.yml): ci (small, CPU) or full (CIFAR-10).
 PROFILE ?= ci
 
-.PHONY: demo test test-fast lint book clean
+.PHONY: demo test test-fast lint book clean gpu-check
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ lint: $(VENV)/.installed
 # Execute the notebooks with papermill (profile $(PROFILE)), then build the book into _build/html.
 book: $(VENV)/.installed
 	$(PY) scripts/build_book.py --profile $(PROFILE)
+
+# The full-scale path on a GPU, cut down to minutes: checks it and projects the real run's wall time.
+# DATA_ROOT holds cifar-10-batches-py.
+DATA_ROOT ?= data
+gpu-check: $(VENV)/.installed
+	$(PY) -m tad gpu-check --data-root $(DATA_ROOT)
 
 clean:
 	rm -rf _build runs .pytest_cache

@@ -1,0 +1,89 @@
+"""The GPU check's code path, on the CPU with tiny sizes, so that it cannot rot."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tad.config import NoiseConfig
+from tad.gpucheck import format_report, project, run_check, shortened
+from tad.presets import get_preset
+
+
+def write_tiny_cifar10(folder: Path, per_class_per_batch: int = 6) -> None:
+    """A CIFAR-10 folder in the original layout with every class present (random pixels)."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": [f"class{c}" for c in range(10)]}, f)
+    labels = [c for c in range(10) for _ in range(per_class_per_batch)]
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        data = rng.integers(0, 256, (len(labels), 3072), dtype=np.uint8)
+        with open(folder / name, "wb") as f:
+            pickle.dump({"data": data, "labels": labels}, f)
+
+
+def test_the_shortened_preset_keeps_the_inner_loop_and_cuts_the_lengths():
+    full = get_preset("datm-cifar10-ipc10")
+    short = shortened(full, experts=2, expert_epochs=2, iterations=50, eval_epochs=5)
+    assert (short.expert.num_experts, short.expert.epochs, short.tm.iterations) == (2, 2, 50)
+    assert short.tm.snapshots_needed <= short.expert.epochs  # the trajectories cover every match
+    for field in ("syn_steps", "batch_syn", "lr_img", "lr_y", "soft_labels", "threshold", "pix_init"):
+        assert getattr(short.tm, field) == getattr(full.tm, field)
+    assert short.model == full.model and short.data == full.data
+    # an expert must span one match even when asked for fewer epochs (CIFAR-100 IPC 1 matches 3 epochs)
+    c100 = shortened(
+        get_preset("datm-cifar100-ipc1"), experts=1, expert_epochs=2, iterations=5, eval_epochs=1
+    )
+    assert c100.tm.snapshots_needed <= c100.expert.epochs
+
+
+def test_the_projection_scales_each_stage_by_the_full_preset():
+    full = get_preset("datm-cifar10-ipc10")
+    p = project(full, {"vanilla": 2.0, "tad": 3.0}, iteration_s=0.5, eval_epoch_s=0.1)
+    assert p["experts"] == 100 * 100 * (2.0 + 3.0 + 2.0)  # vanilla, TAD and clean experts
+    assert p["distillation"] == 10000 * 0.5 * 3  # the vanilla, TAD and clean arms
+    assert p["evaluation"] == 5 * 1000 * 0.1 * 4  # and the random arm is evaluated too
+    assert p["total"] == p["experts"] + p["distillation"] + p["evaluation"]
+
+
+@pytest.mark.slow
+def test_the_gpu_check_runs_on_the_cpu_and_reports_its_figures(tmp_path):
+    write_tiny_cifar10(tmp_path / "cifar-10-batches-py")
+    report = run_check(
+        data_root=str(tmp_path),
+        device=torch.device("cpu"),
+        noise=NoiseConfig(kind="symmetric", rate=0.4),
+        iterations=6,
+        eval_epochs=1,
+        train_per_class=30,
+        syn_steps=3,
+        width=16,
+        image_size=16,
+    )
+    assert report.train_images == 300 and report.gpu is None and report.peak_memory_gib is None
+    assert set(report.seconds_per_expert_epoch) == {"vanilla", "tad"}
+    assert all(s > 0 for s in report.seconds_per_expert_epoch.values())
+    assert report.seconds_per_iteration > 0 and report.seconds_per_eval_epoch > 0
+    assert report.all_finite and report.passed == (report.all_finite and report.improved)
+    assert report.projected_seconds["total"] > report.projected_seconds["distillation"] > 0
+    text = format_report(report)
+    assert "seconds per DATM iteration" in text and "projected full preset" in text
+    json.dumps(report.to_dict())  # the report file is plain JSON
+
+
+def test_the_cli_stops_at_once_without_cuda_or_with_a_dm_preset(tmp_path):
+    from test_cli import assert_one_line_error, run_tad
+
+    if not torch.cuda.is_available():
+        done, seconds = run_tad("gpu-check", "--data-root", str(tmp_path), cwd=tmp_path)
+        assert_one_line_error(done, "device 'cuda' is not available on this machine")
+        assert seconds < 10.0
+    done, _ = run_tad("gpu-check", "--preset", "cifar10-cpu", cwd=tmp_path)
+    assert_one_line_error(done, "choose a datm-* or mtt-* preset, not cifar10-cpu")
+    assert list(tmp_path.iterdir()) == []
