@@ -14,6 +14,10 @@ from tad.results import (
     high_noise_table,
     issue_targets,
     provenance_table,
+    seed_table,
+    selection_table,
+    separability_frame,
+    separability_table,
     target_checks,
     trust_table,
 )
@@ -272,3 +276,60 @@ def test_sentences_are_built_from_the_rows():
     (sentence,) = grid_sentences(rows)
     assert sentence.startswith("pairflip-40: DM + TAD − DM = +3.5 (clean labels − DM = +10.0)")
     assert "trusted share 0.80 against 0.60 right labels, precision 0.65, 0 recalled" in sentence
+
+
+def test_further_seeds_and_ipc50_rows_enter_the_targets():
+    def pf40(vanilla, tad):
+        arms = {"vanilla": arm(vanilla), "tad": arm(tad)}
+        kw = {"fraction": 0.7, "precision": 0.7, "recalled": 0, "pl_accuracy": None, "history": [1.0, 0.7]}
+        return [trust_row("datm", "pairflip-40", "pairflip", 0.4, arms, **kw)]
+
+    seed0, seed1, ipc50 = pf40(30, 35), pf40(31, 32), pf40(40, 46)
+    table = issue_targets(seed0, other_seeds=[seed1], ipc50=ipc50)
+    got = {(r["target"], r["where"]): (r["measured"], r["outcome"]) for r in table.to_dict("records")}
+    assert got[("TAD − vanilla", "DATM pairflip-40 (mean of 2 seeds)")] == (3.0, "MISSED")  # (5 + 1) / 2
+    assert got[("TAD − vanilla", "DATM pairflip-40, IPC 50")] == (6.0, "met")
+    assert got[("TAD − vanilla", "DM pairflip-40, IPC 50")][1] == "not run"
+    seeds = seed_table({0: seed0, 1: seed1})
+    assert seeds.loc[("DATM", "pairflip-40")].tolist() == [5.0, 1.0, 3.0]
+    assert seed_table({0: seed0}).empty  # a setting run with one seed has no row
+
+
+def test_separability_and_selection_tables_read_their_files():
+    def epoch(e, auc):
+        return {
+            "epoch": e,
+            "true_label_accuracy": 0.4,
+            "auc_loss": auc,
+            "auc_mean_loss": auc,
+            "auc_margin": auc - 0.1,
+            "auc_neighbours": 0.5,
+        }
+
+    payload = {
+        "settings": {
+            "pairflip-40": {"clean_share": 0.6, "experts": [[epoch(1, 0.6), epoch(2, 0.7)]] * 2},
+            "symmetric-40": {"clean_share": 0.6, "experts": [[epoch(1, 0.8), epoch(2, 0.75)]] * 2},
+        }
+    }
+    table = separability_table(payload)
+    assert table.index.tolist() == ["symmetric-40", "pairflip-40"]  # the book's setting order
+    assert table.loc["pairflip-40", "AUC loss"] == 0.7
+    assert table.loc["symmetric-40", "best AUC, any epoch and score"] == 0.8  # epoch 1 beat the last
+    frame = separability_frame(payload)
+    assert len(frame) == 2 * 2 * 4 and set(frame["score"]) == {
+        "loss",
+        "mean loss so far",
+        "margin",
+        "neighbours' labels",
+    }
+    scores = {
+        "symmetric-40": [
+            {"name": n, "seed": s, "noisy_val_accuracy": a, "clean_val_accuracy": a + 10}
+            for n, s, a in (("a", 0, 30.0), ("a", 1, 32.0), ("b", 0, 29.0), ("b", 1, 29.0))
+        ]
+    }
+    sel = selection_table({"settings": scores})
+    assert sel.loc["a", ("noisy-label validation accuracy", "mean")] == 31.0
+    assert sel.loc["b", ("runs", "")] == 2
+    assert separability_table({}).empty and selection_table({}).empty
