@@ -29,14 +29,26 @@
 # labels), vanilla, + TAD, and the base method on the true labels as the upper reference.
 
 # %%
+# Set-up on a fresh Colab runtime (does nothing elsewhere): fetch the repository, with the package and
+# its committed results, install it, and work from its root. REPOSITORY is _config.yml's
+# repository.url; scripts/set_repository.py changes both.
+import os
 import subprocess
 import sys
 
-if "google.colab" in sys.modules:  # on Colab, install the package first
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/tad-companion/tad"],
-        check=True,
-    )
+REPOSITORY = "https://github.com/tad-companion/tad"
+if "google.colab" in sys.modules:
+    if not os.path.isdir("tad-repository"):
+        cloned = subprocess.run(
+            ["git", "clone", "--depth", "1", REPOSITORY, "tad-repository"], capture_output=True, text=True
+        )
+        if cloned.returncode != 0:
+            raise RuntimeError(
+                f"could not clone {REPOSITORY} ({cloned.stderr.strip()}); set REPOSITORY to the "
+                "published repository (see the book's Reproduce page)."
+            )
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "./tad-repository"], check=True)
+    os.chdir("tad-repository")
 
 # %% tags=["parameters"]
 dataset = "digits"  # digits (embedded) or cifar10 (needs data_root)

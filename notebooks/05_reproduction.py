@@ -34,14 +34,26 @@
 # could not be retrieved, so nothing here is compared with them.
 
 # %%
+# Set-up on a fresh Colab runtime (does nothing elsewhere): fetch the repository, with the package and
+# its committed results, install it, and work from its root. REPOSITORY is _config.yml's
+# repository.url; scripts/set_repository.py changes both.
+import os
 import subprocess
 import sys
 
-if "google.colab" in sys.modules:  # on Colab, install the package first
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/tad-companion/tad"],
-        check=True,
-    )
+REPOSITORY = "https://github.com/tad-companion/tad"
+if "google.colab" in sys.modules:
+    if not os.path.isdir("tad-repository"):
+        cloned = subprocess.run(
+            ["git", "clone", "--depth", "1", REPOSITORY, "tad-repository"], capture_output=True, text=True
+        )
+        if cloned.returncode != 0:
+            raise RuntimeError(
+                f"could not clone {REPOSITORY} ({cloned.stderr.strip()}); set REPOSITORY to the "
+                "published repository (see the book's Reproduce page)."
+            )
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "./tad-repository"], check=True)
+    os.chdir("tad-repository")
 
 # %% tags=["parameters"]
 dataset = "digits"  # digits, cifar10, cifar100 or tinyimagenet
@@ -77,6 +89,7 @@ import pandas as pd
 from tad.checks import check_experiment
 from tad.config import NoiseConfig
 from tad.device import resolve_device
+from tad.download import ensure_data
 from tad.pipeline import run_experiment
 from tad.plots import accuracy_bars, trusted_space_plot
 from tad.presets import preset_for, with_noise
@@ -112,6 +125,9 @@ config = replace(
 )
 setting = noise if noise == "clean" else (f"real-{real_labels}" if noise == "real" else f"{noise}{rate:g}")
 config = replace(config, name=f"{config.data.dataset}-{setting}-ipc{ipc}-{method}-s{seed}")
+# a fresh runtime (Colab) lacks the data: fetch what is missing (CIFAR through torchvision, the CIFAR-N
+# human labels from their authors' repository with a checksum, Tiny ImageNet's archive); digits ship inside
+ensure_data(dataset, data_root, human_labels=noise == "real")
 check_experiment(config)
 device = resolve_device(device)
 print(

@@ -342,6 +342,11 @@ def _cifar_folder(config: DataConfig) -> Path:
     return folder
 
 
+def ensure_cifar(config: DataConfig) -> Path:
+    """The CIFAR folder of ``config``, fetched with torchvision (and its checksum) when files are missing."""
+    return _cifar_folder(replace(config, download=True))
+
+
 def _download_cifar(root: Path, title: str, torchvision_name: str) -> None:
     import torchvision
 
@@ -502,4 +507,12 @@ _SOURCES: dict[str, Callable[[DataConfig], _Source]] = {
     "tinyimagenet": _tiny_source,
 }
 
-__all__ = ["ZCA", "ImageDataset", "check_available", "class_balanced_subset", "load_dataset", "load_unused"]
+__all__ = [
+    "ZCA",
+    "ImageDataset",
+    "check_available",
+    "class_balanced_subset",
+    "ensure_cifar",
+    "load_dataset",
+    "load_unused",
+]

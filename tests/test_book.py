@@ -63,3 +63,24 @@ def test_a_changed_results_file_changes_the_readme_block(tmp_path):
     (tmp_path / name).write_text(json.dumps(payload))
     readme = (ROOT / "README.md").read_text()
     assert module.render(readme, tmp_path) != readme
+
+
+def _set_repository():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("set_repository", ROOT / "scripts" / "set_repository.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_notebook_clones_the_repository_the_book_names():
+    script = _set_repository()
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    assert script.config_url() == url
+    for path in script.notebook_sources():
+        assert script.notebook_url(path) == url, f"{path.name}: run scripts/set_repository.py {url}"
+        assert len(script.PATTERN.findall(path.read_text())) == 1  # one set-up cell, which the script finds
+    # the paired .ipynb files carry the same cell
+    for path in script.notebook_sources():
+        assert f'REPOSITORY = \\"{url}\\"' in path.with_suffix(".ipynb").read_text()
