@@ -71,31 +71,41 @@ from tad.results import (
     grid_frame,
     grid_sentences,
     issue_targets,
+    locate,
     provenance_table,
+    required_file,
     trust_table,
 )
 
-results = Path(results_dir)
+# the committed results of the repository, found from the repository root or from notebooks/
+results = locate(results_dir)
+data = f"--preset {preset} --data-root ../shared/data/cifar10"
 
 
-def required(name: str) -> list[dict]:
-    """The rows of a results file that this page cannot do without."""
-    path = results / name
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing; run the command on this page's section to produce it")
-    return read_results(path)
+def rows(name: str, command: str) -> list[dict]:
+    """The rows of a results file; a missing file is an error naming the command that produces it."""
+    return read_results(required_file(results, name, f"python -m tad {command}"))
 
 
-main = required(f"{preset}-main.jsonl")
-diagnosis = required(f"{preset}-diagnosis.jsonl")
-ablations = read_results(results / f"{preset}-ablations.jsonl")  # optional: an empty table if absent
-selection = json.loads((results / f"{preset}-selection.json").read_text())
+def document(name: str, command: str) -> dict:
+    return json.loads(required_file(results, name, command).read_text())
+
+
+main = rows(f"{preset}-main.jsonl", f"reproduce {data} --grid main")
+diagnosis = rows(f"{preset}-diagnosis.jsonl", f"diagnose {data}")
+ablations = rows(f"{preset}-ablations.jsonl", f"reproduce {data} --grid ablations")
+selection = document(f"{preset}-selection.json", f"python -m tad select {data}")
 digits = {
-    f"{noise}0.4-{method}": json.loads((results / f"digits-{noise}0.4-ipc10-{method}-s0.json").read_text())
+    f"{noise}0.4-{method}": document(
+        f"digits-{noise}0.4-ipc10-{method}-s0.json",
+        f"python -m tad run --dataset digits --noise {noise} --rate 0.4 --method {method} --ipc 10, "
+        "then copy the run's results.json to that name",
+    )
     for noise in ("symmetric", "pairflip")
     for method in ("dm", "datm")
 }
-overhead = json.loads(Path("benchmarks/results/overhead.json").read_text())
+benchmarks = locate("benchmarks/results")
+overhead = json.loads(required_file(benchmarks, "overhead.json", "python benchmarks/overhead.py").read_text())
 print(f"{len(main)} main rows, {len(diagnosis)} diagnosis rows, {len(ablations)} ablation rows")
 
 # %% [markdown]

@@ -56,10 +56,20 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-folder = Path(results_dir)
-overhead = json.loads((folder / "overhead.json").read_text())
-scaling = json.loads((folder / "scaling.json").read_text())
-ensemble = json.loads((folder / "ensemble.json").read_text())
+from tad.results import locate, required_file
+
+# the benchmark files of the repository, found from the repository root or from notebooks/
+folder = locate(results_dir)
+data = "--data-root ../shared/data/cifar10"
+overhead = json.loads(
+    required_file(folder, "overhead.json", f"python benchmarks/overhead.py {data}").read_text()
+)
+scaling = json.loads(
+    required_file(folder, "scaling.json", f"python benchmarks/scaling.py {data}").read_text()
+)
+ensemble = json.loads(
+    required_file(folder, "ensemble.json", f"python benchmarks/ensemble.py {data}").read_text()
+)
 print("machine:", overhead["machine"]["platform"], f"({overhead['machine']['threads']} torch threads)")
 
 # %% [markdown]

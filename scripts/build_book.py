@@ -80,8 +80,8 @@ def load_profile(name: str, *, root: Path = ROOT) -> dict[str, dict]:
     return resolved
 
 
-def execute(source: Path, output: Path, parameters: dict, *, timeout: int) -> None:
-    """Run one jupytext notebook with papermill from the repository root; raises if a cell fails."""
+def execute(source: Path, output: Path, parameters: dict, *, timeout: int, cwd: Path = ROOT) -> None:
+    """Run one jupytext notebook with papermill (by default from the repository root); raises on a failure."""
     output.parent.mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(
         jupytext.read(source),
@@ -89,7 +89,7 @@ def execute(source: Path, output: Path, parameters: dict, *, timeout: int) -> No
         parameters=parameters,
         kernel_name="python3",
         language="python",
-        cwd=str(ROOT),
+        cwd=str(cwd),
         execution_timeout=timeout,
         progress_bar=False,
     )

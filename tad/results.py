@@ -6,6 +6,8 @@ returns a pandas DataFrame; nothing is computed that the rows do not hold.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 SETTING_ORDER = (
@@ -22,6 +24,30 @@ SETTING_ORDER = (
     "cifar10n-rand1",
 )
 ARM_ORDER = ("random", "vanilla", "tad", "clean")
+
+
+def locate(folder: str | Path, *, start: str | Path | None = None) -> Path:
+    """``folder`` under the working directory (or ``start``), or under the nearest parent that has it.
+
+    A notebook's kernel starts in the notebook's own folder (``notebooks/``), a papermill run in the
+    repository root: both find the repository's ``results/`` this way.
+    """
+    here = Path(start or Path.cwd()).resolve()
+    for base in (here, *here.parents):
+        if (base / folder).is_dir():
+            return base / folder
+    raise FileNotFoundError(
+        f"no folder {folder} in {here} or above it; run from the repository (a Colab runtime: run the "
+        "notebook's first cell, which clones it)."
+    )
+
+
+def required_file(folder: Path, name: str, command: str) -> Path:
+    """``folder / name``, or an error that names the command producing it (never an empty table)."""
+    path = folder / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing; produce it with: {command}")
+    return path
 
 
 def _pm(mean: float, std: float) -> str:
@@ -569,7 +595,9 @@ __all__ = [
     "grid_frame",
     "high_noise_table",
     "issue_targets",
+    "locate",
     "provenance_table",
+    "required_file",
     "seed_table",
     "selection_table",
     "separability_frame",

@@ -333,3 +333,15 @@ def test_separability_and_selection_tables_read_their_files():
     assert sel.loc["a", ("noisy-label validation accuracy", "mean")] == 31.0
     assert sel.loc["b", ("runs", "")] == 2
     assert separability_table({}).empty and selection_table({}).empty
+
+
+def test_locate_finds_a_folder_above_and_missing_files_name_their_command(tmp_path):
+    from tad.results import locate, required_file
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "notebooks").mkdir()
+    assert locate("results", start=tmp_path / "notebooks") == tmp_path / "results"
+    with pytest.raises(FileNotFoundError, match="no folder absent"):
+        locate("absent", start=tmp_path)
+    with pytest.raises(FileNotFoundError, match="produce it with: python -m tad reproduce"):
+        required_file(tmp_path / "results", "x.jsonl", "python -m tad reproduce")
