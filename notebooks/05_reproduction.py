@@ -58,7 +58,7 @@ if "google.colab" in sys.modules:
 # %% tags=["parameters"]
 dataset = "digits"  # digits, cifar10, cifar100 or tinyimagenet
 data_root = None  # folder holding the dataset; not needed for digits
-preset = None  # None: the dataset's CPU preset; e.g. datm-cifar10-ipc10 for the full DATM setting
+preset = None  # None: the dataset's CPU preset; colab-cifar10-ipc10 (one Colab GPU) or datm-cifar10-ipc10
 method = "datm"  # dm, mtt or datm
 noise = "symmetric"  # clean, symmetric, asymmetric, pairflip or real
 rate = 0.4  # ignored for clean and real noise
@@ -92,7 +92,7 @@ from tad.device import resolve_device
 from tad.download import ensure_data
 from tad.pipeline import run_experiment
 from tad.plots import accuracy_bars, trusted_space_plot
-from tad.presets import preset_for, with_noise
+from tad.presets import check_preset_device, preset_for, with_noise
 
 
 def override(obj, **values):
@@ -129,7 +129,8 @@ config = replace(config, name=f"{config.data.dataset}-{setting}-ipc{ipc}-{method
 # human labels from their authors' repository with a checksum, Tiny ImageNet's archive); digits ship inside
 ensure_data(dataset, data_root, human_labels=noise == "real")
 check_experiment(config)
-device = resolve_device(device)
+device_name, device = device, resolve_device(device)
+check_preset_device(preset, device, explicit=device_name != "auto")  # a GPU preset without a GPU stops here
 print(
     f"{config.name} on {device}: {config.expert.num_experts} experts x {config.expert.epochs} epochs, "
     f"{config.tm.iterations if method != 'dm' else config.dm.iterations} distillation iterations, "

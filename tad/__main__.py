@@ -396,6 +396,9 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     from tad.pipeline import run_experiment
 
     device = resolve_device(args.device)
+    from tad.presets import check_preset_device
+
+    check_preset_device(args.preset, device, explicit=args.device != "auto")
     out_dir = Path(args.out) / config.name
     print(
         f"tad {config.name}: {config.data.dataset}, {config.noise.kind} noise, IPC {config.ipc}, "
@@ -450,6 +453,9 @@ def cmd_reproduce(args: argparse.Namespace, argv: list[str]) -> int:
     from tad.reproduce import run_grid
 
     device = resolve_device(args.device)
+    from tad.presets import check_preset_device
+
+    check_preset_device(args.preset, device, explicit=args.device != "auto")
     command = ["python", "-m", "tad", *argv]
 
     def run_one(config) -> dict:

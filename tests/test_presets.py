@@ -8,6 +8,7 @@ independently of tad/presets.py, so that a field the presets forget or mistype f
 from __future__ import annotations
 
 import pytest
+import torch
 
 from tad.config import NoiseConfig
 from tad.presets import PRESETS, get_preset, noise_changes, with_noise
@@ -130,3 +131,38 @@ def test_the_command_line_and_the_grids_apply_the_noisy_label_changes():
     job = Job("main", "datm", SYM)
     assert job.config(get_preset("datm-cifar10-ipc10")).tm.lr_teacher == 0.001
     assert Job("main", "datm", NoiseConfig()).config(get_preset("datm-cifar10-ipc10")).tm.lr_teacher == 0.01
+
+
+def test_the_colab_preset_is_the_official_ipc10_config_made_shorter():
+    colab, official = get_preset("colab-cifar10-ipc10"), get_preset("datm-cifar10-ipc10")
+    assert colab.data == official.data and colab.model == official.model and colab.ipc == 10
+    assert colab.data.train_per_class is None  # the full training set
+    assert colab.expert.num_experts < official.expert.num_experts
+    assert colab.tm.iterations < official.tm.iterations
+    assert colab.expert.epochs >= colab.tm.snapshots_needed
+    for field in ("syn_steps", "batch_syn", "lr_img", "lr_y", "soft_labels", "threshold", "pix_init"):
+        assert getattr(colab.tm, field) == getattr(official.tm, field)
+    assert with_noise(colab, SYM).tm.lr_teacher == 0.001  # DD_LNL's change, as for the official preset
+
+
+class _FakeCuda:
+    type = "cuda"
+
+
+def test_a_gpu_preset_stops_on_a_machine_that_cannot_run_it(monkeypatch):
+    from tad.presets import check_preset_device
+
+    with pytest.raises(ValueError, match="meant for a GPU and this machine has none"):
+        check_preset_device("datm-cifar10-ipc10", torch.device("cpu"), explicit=False)
+    check_preset_device("datm-cifar10-ipc10", torch.device("cpu"), explicit=True)  # asked for: allowed
+    check_preset_device("cifar10-cpu", torch.device("cpu"), explicit=False)
+    check_preset_device(None, torch.device("cpu"), explicit=False)
+
+    class Props:
+        total_memory = 8 * 2**30
+
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: Props)
+    with pytest.raises(ValueError, match=r"needs about 12 GiB of GPU memory and this GPU has 8\.0 GiB"):
+        check_preset_device("colab-cifar10-ipc10", _FakeCuda(), explicit=False)
+    Props.total_memory = 15 * 2**30
+    check_preset_device("colab-cifar10-ipc10", _FakeCuda(), explicit=False)
