@@ -175,7 +175,11 @@ def _add_grid_options(p: argparse.ArgumentParser, *, methods: bool = True) -> No
         p.add_argument("--methods", default="dm,datm", help="base distillers (default: %(default)s)")
     p.add_argument("--ipc", type=int, default=None, help="synthetic images per class (default: the preset's)")
     p.add_argument(
-        "--seed", type=int, default=0, help="seed of everything but the noise (default: %(default)s)"
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the experts, distillation and evaluation; the noise and the training subset keep "
+        "theirs (default: %(default)s)",
     )
     p.add_argument("--results", default=None, help="results file (default: results/<preset>-<grid>.jsonl)")
     p.add_argument("--out", default="runs", help="folder for runs and experts (default: %(default)s)")
@@ -230,7 +234,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "--ipc", type=int, default=None, help="synthetic images per class (default: the preset's, 10)"
     )
     g.add_argument("--arms", default="random,vanilla,tad,clean", help=f"comma-separated arms {d}")
-    g.add_argument("--seed", type=int, default=0, help=f"seed of everything but the noise {d}")
+    g.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help=f"seed of the experts, distillation and evaluation (the noise has --noise-seed) {d}",
+    )
     g.add_argument("--device", default="auto", help=f"auto, cpu, cuda, cuda:1, mps {d}")
     g.add_argument("--out", default="runs", help=f"folder for results {d}")
     g.add_argument("--name", default=None, help="run name (default: built from the settings)")

@@ -383,6 +383,12 @@ class ExperimentConfig:
                 f"{self.tm.expert_epochs} expert epochs needs experts of at least "
                 f"{self.tm.snapshots_needed} epochs; got {self.expert.epochs}.",
             )
+            # trajectories store parameters only: a student could not replay BatchNorm's running statistics
+            _require(
+                self.model.norm != "batchnorm",
+                "trajectory matching stores the experts' parameters only, so BatchNorm's running statistics "
+                "would be lost; use norm instancenorm (MTT's and DATM's choice) or the dm method.",
+            )
 
 
 def to_dict(config: object) -> dict:

@@ -159,23 +159,6 @@ _NORM_SUFFIXES: dict[str, NormName] = {
 _NAME_PATTERN = re.compile(r"ConvNet(?:D(\d+))?(?:W(\d+))?(IN|BN|LN|GN|NN)?")
 
 
-def model_config_from_name(name: str) -> ModelConfig:
-    """Map a reference network name ("ConvNet", "ConvNetD4", "ConvNetW64", "ConvNetD4BN") to a config."""
-    match = _NAME_PATTERN.fullmatch(name)
-    if match is None:
-        raise ValueError(
-            f"unknown network {name!r}; accepted names are ConvNet[D<depth>][W<width>][IN|BN|LN|GN|NN], "
-            "e.g. ConvNet, ConvNetD4, ConvNetW64, ConvNetBN, ConvNetD4BN."
-        )
-    depth, width, norm = match.groups()
-    default = ModelConfig()
-    return ModelConfig(
-        width=int(width) if width else default.width,
-        depth=int(depth) if depth else default.depth,
-        norm=_NORM_SUFFIXES[norm] if norm else default.norm,
-    )
-
-
 def parameter_count(model: nn.Module) -> int:
     """Number of scalar parameters of ``model``."""
     return sum(p.numel() for p in model.parameters())
@@ -212,7 +195,6 @@ __all__ = [
     "build_model",
     "flatten_params",
     "functional_forward",
-    "model_config_from_name",
     "parameter_count",
     "unflatten_params",
 ]

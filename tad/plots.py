@@ -77,22 +77,6 @@ def accuracy_bars(arms: dict[str, dict], *, title: str = "", ax: Axes | None = N
     return fig
 
 
-def trust_history_plot(history: list[dict]) -> Figure:
-    """Trusted-space size, precision and recall per epoch of a trust-aware run."""
-    epochs = [h["epoch"] for h in history]
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.plot(epochs, [h["trusted_fraction"] for h in history], label="trusted fraction", color="k")
-    for key, style in (("precision", "-"), ("recall", "--"), ("pseudo_label_accuracy", ":")):
-        values = [h.get(key) for h in history]
-        if any(v is not None for v in values):
-            ax.plot(epochs, [np.nan if v is None else v for v in values], style, label=key.replace("_", " "))
-    ax.set_xlabel("epoch")
-    ax.set_ylim(0, 1.02)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
 def transition_heatmaps(
     matrices: dict[str, np.ndarray], class_names: Sequence[str], *, annotate: bool = True
 ) -> Figure:
@@ -323,6 +307,5 @@ __all__ = [
     "reliability_histograms",
     "synthetic_grid",
     "transition_heatmaps",
-    "trust_history_plot",
     "trusted_space_plot",
 ]

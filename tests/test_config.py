@@ -194,3 +194,10 @@ def test_unknown_preset_and_dataset_list_the_known_ones():
 def test_default_preset_is_moved_onto_its_dataset(dataset):
     assert preset_for(dataset).data.dataset == dataset
     assert preset_for(dataset, "digits") == get_preset("digits")
+
+
+@pytest.mark.parametrize("method", ["mtt", "datm"])
+def test_trajectory_matching_refuses_batchnorm(method):
+    with pytest.raises(ValueError, match="BatchNorm's running statistics would be lost"):
+        ExperimentConfig(method=method, model=ModelConfig(norm="batchnorm"), expert=ExpertConfig(epochs=30))
+    ExperimentConfig(method="dm", model=ModelConfig(norm="batchnorm"))  # DM keeps no trajectories

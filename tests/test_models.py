@@ -9,7 +9,6 @@ from tad.models import (
     build_model,
     flatten_params,
     functional_forward,
-    model_config_from_name,
     parameter_count,
     unflatten_params,
 )
@@ -77,16 +76,6 @@ def test_equal_generators_give_equal_weights_and_leave_global_rng_alone():
     assert torch.equal(torch.get_rng_state(), state)
     assert torch.equal(flatten_params(nets[0]), flatten_params(nets[1]))
     assert not torch.equal(flatten_params(nets[0]), flatten_params(nets[2]))
-
-
-def test_registry_names():
-    assert model_config_from_name("ConvNet") == ModelConfig()
-    assert model_config_from_name("ConvNetD4") == ModelConfig(depth=4)
-    assert model_config_from_name("ConvNetW64") == ModelConfig(width=64)
-    assert model_config_from_name("ConvNetBN") == ModelConfig(norm="batchnorm")
-    assert model_config_from_name("ConvNetD4BN") == ModelConfig(depth=4, norm="batchnorm")
-    with pytest.raises(ValueError, match="accepted names"):
-        model_config_from_name("ResNet18")
 
 
 def test_flat_parameters_round_trip_and_functional_forward():

@@ -13,7 +13,6 @@ come only from the final trusted space with their current labels.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -216,8 +215,6 @@ def matching_step(
     state.iteration += 1
     return value
 
-
-StepCallback = Callable[[int, float], None]
 
 __all__ = [
     "InnerStep",
