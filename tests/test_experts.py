@@ -60,8 +60,7 @@ def train(small, trust: TrustConfig, *, epochs: int = 3, seed: int = 0, **kwargs
         augment=DIGITS_AUGMENT,
         generator=torch.Generator().manual_seed(seed),
         device=CPU,
-        clean_labels=small["clean"],
-        **kwargs,
+        **{"clean_labels": small["clean"], **kwargs},
     )
 
 
@@ -220,3 +219,20 @@ def test_tad_trusted_space_is_cleaner_than_the_noisy_labels(kind, trust):
     assert final["precision"] >= noisy_precision + 0.15
     assert final["recall"] >= 0.7
     assert final["recalled_size"] > 0 and final["pseudo_label_accuracy"] >= 0.8
+
+
+def test_the_method_path_never_reads_the_clean_labels(small):
+    # The clean labels feed diagnostics only: without them, or with nonsense in their place, a TAD expert
+    # divides, recalls and trains bit for bit the same; only the diagnostics it records change.
+    trust = TrustConfig(warmup_fraction=0.25, latest_start_fraction=0.25, evidence=False)
+    kwargs = {"epochs": 5, "record_trajectory": True}
+    with_clean = train(small, trust, **kwargs)
+    without = train(small, trust, clean_labels=None, **kwargs)
+    shuffled = train(small, trust, clean_labels=small["clean"].flip(0), **kwargs)
+    assert not with_clean.state.split.trusted.all()  # it did divide: there is something to compare
+    for run in (without, shuffled):
+        assert all(torch.equal(a, b) for a, b in zip(run.trajectory, with_clean.trajectory, strict=True))
+        assert torch.equal(run.state.split.trusted, with_clean.state.split.trusted)
+        assert torch.equal(run.state.split.labels, with_clean.state.split.labels)
+    assert with_clean.history[-1]["precision"] != shuffled.history[-1]["precision"]
+    assert without.history[-1]["precision"] is None  # no clean labels: no diagnostics
