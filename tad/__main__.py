@@ -722,6 +722,19 @@ COMMANDS = {
 }
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Every folder a command will write into can be created: one sentence now, not a traceback later."""
+    from tad.checks import check_writable
+
+    out = getattr(args, "out", None)
+    if out is not None:
+        # gpu-check's --out is a report file; every other --out is a folder
+        check_writable(Path(out).parent if args.command == "gpu-check" else out, "--out")
+    results = getattr(args, "results", None)
+    if results is not None:
+        check_writable(Path(results).parent, "--results")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
@@ -732,6 +745,7 @@ def main(argv: list[str] | None = None) -> int:
         build_parser().print_help()
         return 2
     try:
+        _check_outputs(args)
         return COMMANDS[args.command](args, argv)
     except ValueError as err:
         sys.stderr.write(f"tad: error: {err}\n")

@@ -8,6 +8,7 @@ reject a bad request in a fraction of a second instead of after importing torch.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -158,6 +159,22 @@ def check_noise_supported(config: NoiseConfig, dataset: str) -> None:
         )
 
 
+def check_writable(path: str | Path, option: str) -> None:
+    """Raise ValueError when folder ``path`` could not be created or written; creates nothing itself."""
+    target = Path(path).expanduser()
+    probe = target
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise ValueError(f"{option} {target} cannot be created: {probe} is a file; choose another {option}.")
+    if probe.exists() and not os.access(probe, os.W_OK | os.X_OK):
+        raise ValueError(
+            f"{option} {target} cannot be written ({probe} is read-only); choose another {option}."
+        )
+
+
 def check_experiment(config: ExperimentConfig) -> None:
     """Every check that needs neither torch nor data loading."""
     check_noise_supported(config.noise, config.data.dataset)
@@ -176,6 +193,7 @@ __all__ = [
     "check_data_available",
     "check_experiment",
     "check_noise_supported",
+    "check_writable",
     "cifar_folder",
     "digits_file",
     "digits_test_count",

@@ -188,3 +188,22 @@ def test_the_command_line_knows_every_candidate_set():
     from tad.selection import CANDIDATE_SETS
 
     assert tuple(CANDIDATE_SETS) == SELECTION_SETS
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "--out", "{file}/runs"],
+        ["reproduce", "--out", "{file}/runs"],
+        ["select", "--results", "{file}/sel.json"],
+        ["diagnose", "--out", "{file}"],
+        ["gpu-check", "--out", "{file}/sub/report.json"],
+    ],
+    ids=lambda a: a[0],
+)
+def test_an_output_path_under_a_file_is_one_sentence_at_once(tmp_path, argv):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    done, seconds = run_tad(*[a.format(file=blocker) for a in argv], cwd=tmp_path)
+    assert_one_line_error(done, f"{blocker} is a file")
+    assert seconds < 5.0 and sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
