@@ -27,6 +27,7 @@ chooses nothing.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,13 +36,13 @@ import torch
 from torch import Tensor
 
 from tad.buffer import Expert, train_experts
-from tad.config import ExperimentConfig
+from tad.config import ExperimentConfig, TrustConfig
 from tad.distill.datm import distill_trajectory_matching, initial_synthetic_set
 from tad.diversion import TrustState, trust_diagnostics
 from tad.models import build_model, unflatten_params
 from tad.pipeline import NoisyData, consensus_state, evaluate_arm, expert_spec, prepare_data, trusted_pool
 from tad.rng import generator
-from tad.trust import TrustSplit
+from tad.trust import TrustSplit, class_evidence
 
 Progress = Callable[[str, int, int], None]
 
@@ -209,16 +210,21 @@ def separability(
     """Per epoch of ``expert``'s trajectory, how well each score separates clean from mislabelled samples.
 
     Diagnostic only: it reads the clean labels. Returns one dict per epoch with the expert's accuracy
-    on its training images against their true labels and the ROC AUC of the loss, the loss averaged
-    over the epochs so far, the margin of the given label and the neighbours' label agreement.
+    on its training images against their true labels; the ROC AUC of the loss, the loss averaged over
+    the epochs so far, the margin of the given label and the neighbours' label agreement (None when
+    the labels hold only one kind); and, per class, the statistics of the outer loop's evidence test
+    (:func:`tad.trust.noise_evidence` with the default settings): the separation of the two loss
+    components, the high component's mean in units of ln C, the class's true share of wrong labels,
+    and whether the test would split the class.
     """
     images, noisy = nd.data.train_images, nd.noisy_labels
+    c = nd.data.num_classes
     clean = noisy == nd.clean_labels
-    if clean.all() or not clean.any():
-        raise ValueError("separability needs both clean and mislabelled samples; these labels have one kind.")
+    both = bool(clean.any()) and not bool(clean.all())
     net = build_model(
-        config.model, channels=images.shape[1], num_classes=nd.data.num_classes, image_size=images.shape[-1]
+        config.model, channels=images.shape[1], num_classes=c, image_size=images.shape[-1]
     ).eval()
+    default = TrustConfig()
     rows, total = [], torch.zeros(len(noisy))
     for epoch in range(1, expert.trajectory.shape[0]):
         net.load_state_dict(unflatten_params(net, expert.trajectory[epoch]), strict=False)
@@ -229,14 +235,27 @@ def separability(
         probs = logits.softmax(1)
         given = probs.gather(1, noisy[:, None]).squeeze(1)
         others = probs.scatter(1, noisy[:, None], -1.0).max(1).values
+        scores = {
+            "auc_loss": -loss,
+            "auc_mean_loss": -total / epoch,
+            "auc_margin": given - others,
+            "auc_neighbours": neighbour_agreement(features, noisy, k),
+        }
+        evidence = class_evidence(loss, noisy, c, config=default, seed=epoch, predictions=logits.argmax(1))
         rows.append(
             {
                 "epoch": epoch,
                 "true_label_accuracy": float((logits.argmax(1) == nd.clean_labels).float().mean()),
-                "auc_loss": _auc(clean, -loss),
-                "auc_mean_loss": _auc(clean, -total / epoch),
-                "auc_margin": _auc(clean, given - others),
-                "auc_neighbours": _auc(clean, neighbour_agreement(features, noisy, k)),
+                **{name: _auc(clean, score) if both else None for name, score in scores.items()},
+                "evidence": [
+                    {
+                        "separation": e.separation,
+                        "high_level": e.high_loss / math.log(c),
+                        "wrong_share": float((~clean[noisy == cls]).float().mean()),
+                        "split": e.split,
+                    }
+                    for cls, e in enumerate(evidence)
+                ],
             }
         )
     return rows

@@ -501,11 +501,18 @@ SEPARABILITY_SCORES = {
 
 
 def separability_table(payload: dict) -> pd.DataFrame:
-    """Per setting: the experts' accuracy on the true labels and each score's ROC AUC (clean vs noisy).
+    """Per setting: the experts' accuracy, each score's ROC AUC (clean vs noisy) and the evidence test.
 
-    Read from ``python -m tad diagnose --separability``; values are means over the experts, at the
-    last epoch, with the best epoch's value of any score beside them.
+    Read from ``python -m tad diagnose --separability``; values are means over the experts at their last
+    epoch, with the best epoch's value of any score beside them (AUCs are empty on clean labels). The
+    evidence columns average the outer loop's per-class test statistics over the classes, and count the
+    classes it would split: on clean labels every split is a false alarm.
     """
+
+    def mean(values: list) -> float | None:
+        values = [v for v in values if v is not None]
+        return sum(values) / len(values) if values else None
+
     records = []
     for setting, entry in payload.get("settings", {}).items():
         experts = entry["experts"]
@@ -513,15 +520,25 @@ def separability_table(payload: dict) -> pd.DataFrame:
         record = {
             "setting": setting,
             "right labels": entry["clean_share"],
-            "expert accuracy (true labels)": sum(r["true_label_accuracy"] for r in last) / len(last),
+            "expert accuracy (true labels)": mean([r["true_label_accuracy"] for r in last]),
         }
         for key, name in SEPARABILITY_SCORES.items():
-            record[f"AUC {name}"] = sum(r[key] for r in last) / len(last)
+            record[f"AUC {name}"] = mean([r[key] for r in last])
         record["best AUC, any epoch and score"] = max(
-            sum(e[i][key] for e in experts) / len(experts)
-            for key in SEPARABILITY_SCORES
-            for i in range(len(experts[0]))
+            (
+                v
+                for key in SEPARABILITY_SCORES
+                for i in range(len(experts[0]))
+                if (v := mean([e[i][key] for e in experts])) is not None
+            ),
+            default=None,
         )
+        if all("evidence" in r for r in last):
+            record["evidence: separation D"] = mean([x["separation"] for r in last for x in r["evidence"]])
+            record["evidence: high mode / ln C"] = mean(
+                [x["high_level"] for r in last for x in r["evidence"]]
+            )
+            record["evidence: classes split"] = mean([sum(x["split"] for x in r["evidence"]) for r in last])
         records.append(record)
     if not records:
         return pd.DataFrame()
@@ -536,6 +553,8 @@ def separability_frame(payload: dict) -> pd.DataFrame:
         experts = entry["experts"]
         for i, row in enumerate(experts[0]):
             for key, name in SEPARABILITY_SCORES.items():
+                if row[key] is None:  # clean labels: nothing to separate
+                    continue
                 auc = sum(e[i][key] for e in experts) / len(experts)
                 records.append({"setting": setting, "epoch": row["epoch"], "score": name, "AUC": auc})
     return pd.DataFrame.from_records(records)

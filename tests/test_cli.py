@@ -60,7 +60,6 @@ BAD_INPUTS = [
     (["select", "--preset", "digits"], "preset digits trains on the whole training set"),
     (["select", "--validation-per-class", "0"], "--validation-per-class must be at least 1."),
     (["select", "--method", "gm"], "unknown method 'gm'"),
-    (["diagnose", "--separability", "--settings", "clean"], "separability needs noisy labels"),
 ]
 
 

@@ -80,12 +80,14 @@ def test_separability_scores_every_epoch_and_reads_the_labels_only_to_report(tin
     rows = separability(diagnosis.experts("vanilla")[0], tiny, diagnosis.nd)
     assert [r["epoch"] for r in rows] == list(range(1, tiny.expert.epochs + 1))
     for r in rows:
-        assert all(0.0 <= r[k] <= 1.0 for k in r if k != "epoch")
+        assert all(0.0 <= r[k] <= 1.0 for k in r if k.startswith(("auc_", "true_")))
     # on the digits every score beats chance (0.5) clearly by the last epoch
     assert min(rows[-1][k] for k in ("auc_loss", "auc_mean_loss", "auc_margin", "auc_neighbours")) > 0.6
-    with pytest.raises(ValueError, match="both clean and mislabelled"):
-        separability(
-            diagnosis.experts("vanilla")[0],
-            replace(tiny, noise=NoiseConfig()),
-            Diagnosis(replace(tiny, noise=NoiseConfig()), device=CPU, experts_root=None).nd,
-        )
+    # per class, the statistics of the evidence test, beside the true share of wrong labels
+    evidence = rows[-1]["evidence"]
+    assert len(evidence) == 10 and all(0.3 < e["wrong_share"] < 0.5 for e in evidence)
+    assert all(isinstance(e["split"], bool) and e["separation"] >= 0 for e in evidence)
+    clean = replace(tiny, noise=NoiseConfig())
+    plain = Diagnosis(clean, device=CPU, experts_root=None)
+    rows = separability(plain.experts("vanilla")[0], clean, plain.nd)
+    assert rows[-1]["auc_loss"] is None and all(e["wrong_share"] == 0 for e in rows[-1]["evidence"])

@@ -1,5 +1,6 @@
 """The results tables of the book: built from results rows only."""
 
+import pandas as pd
 import pytest
 
 from tad.results import (
@@ -312,8 +313,22 @@ def test_separability_and_selection_tables_read_their_files():
             "symmetric-40": {"clean_share": 0.6, "experts": [[epoch(1, 0.8), epoch(2, 0.75)]] * 2},
         }
     }
+    payload["settings"]["clean"] = {
+        "clean_share": 1.0,
+        "experts": [
+            [
+                {
+                    **epoch(1, 0.5),
+                    **dict.fromkeys(("auc_loss", "auc_mean_loss", "auc_margin", "auc_neighbours")),
+                    "evidence": [{"separation": 2.0, "high_level": 1.1, "split": True, "wrong_share": 0.0}]
+                    * 10,
+                }
+            ]
+        ],
+    }
     table = separability_table(payload)
-    assert table.index.tolist() == ["symmetric-40", "pairflip-40"]  # the book's setting order
+    assert table.index.tolist() == ["clean", "symmetric-40", "pairflip-40"]  # the book's setting order
+    assert pd.isna(table.loc["clean", "AUC loss"]) and table.loc["clean", "evidence: classes split"] == 10
     assert table.loc["pairflip-40", "AUC loss"] == 0.7
     assert table.loc["symmetric-40", "best AUC, any epoch and score"] == 0.8  # epoch 1 beat the last
     frame = separability_frame(payload)
