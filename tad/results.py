@@ -546,6 +546,54 @@ def separability_table(payload: dict) -> pd.DataFrame:
     return table.loc[[s for s in SETTING_ORDER if s in table.index]].astype(float).round(3)
 
 
+def separability_sentences(payload: dict) -> list[str]:
+    """The separability diagnosis in words, one sentence per setting, every figure read from ``payload``."""
+    table = separability_table(payload)
+    out = []
+    for setting, r in table.iterrows():
+        accuracy = r["expert accuracy (true labels)"]
+        text = f"{setting}: the experts name the true class of {accuracy:.0%} of their training images"
+        if not pd.isna(r["AUC loss"]):
+            loss, neighbours = r["AUC loss"], r["AUC neighbours' labels"]
+            best = r["best AUC, any epoch and score"]
+            text += (
+                f"; clean and mislabelled samples separate with AUC {loss:.2f} by the loss, "
+                f"{neighbours:.2f} by the neighbours' labels, and at best {best:.2f} (any score, any epoch)"
+            )
+        split = r.get("evidence: classes split")
+        if split is not None and not pd.isna(split):
+            d, level = r["evidence: separation D"], r["evidence: high mode / ln C"]
+            text += (
+                f"; the evidence test splits {split:.1f} classes (mean separation D {d:.2f}, "
+                f"high mode at {level:.2f} ln C)"
+            )
+            if r["right labels"] == 1.0:
+                text += ", every split a false alarm"
+        out.append(text + ".")
+    return out
+
+
+def selection_sentences(payload: dict) -> list[str]:
+    """What a selection chose, by how much, and how that compares with the spread between its runs."""
+    table = selection_table(payload)
+    if table.empty:
+        return []
+    col = ("noisy-label validation accuracy", "mean")
+    spread = ("noisy-label validation accuracy", "std")
+    ranked = table.sort_values(col, ascending=False)
+    best, rest = ranked.index[0], ranked.index[1:]
+    text = f"Chosen: {best}, mean noisy-label validation accuracy {ranked.loc[best, col]:.2f}%"
+    for name in rest:
+        text += f" against {ranked.loc[name, col]:.2f}% for {name}"
+    gap = ranked.loc[best, col] - (ranked.loc[rest[0], col] if len(rest) else ranked.loc[best, col])
+    text += (
+        f" ({int(ranked.loc[best, ('runs', '')])} runs each); the margin, {gap:.2f} points, is "
+        f"{'smaller' if gap < ranked[spread].max() else 'larger'} than the spread between runs "
+        f"(standard deviation up to {ranked[spread].max():.2f})."
+    )
+    return [text]
+
+
 def separability_frame(payload: dict) -> pd.DataFrame:
     """Long format for plotting: setting, epoch, score, AUC (mean over the experts)."""
     records = []
@@ -618,8 +666,10 @@ __all__ = [
     "provenance_table",
     "required_file",
     "seed_table",
+    "selection_sentences",
     "selection_table",
     "separability_frame",
+    "separability_sentences",
     "separability_table",
     "target_checks",
     "trust_table",

@@ -16,8 +16,10 @@ from tad.results import (
     issue_targets,
     provenance_table,
     seed_table,
+    selection_sentences,
     selection_table,
     separability_frame,
+    separability_sentences,
     separability_table,
     target_checks,
     trust_table,
@@ -348,6 +350,12 @@ def test_separability_and_selection_tables_read_their_files():
     assert sel.loc["a", ("noisy-label validation accuracy", "mean")] == 31.0
     assert sel.loc["b", ("runs", "")] == 2
     assert separability_table({}).empty and selection_table({}).empty
+    words = separability_sentences(payload)
+    assert words[0].startswith("clean:") and "splits 10.0 classes" in words[0] and "false alarm" in words[0]
+    assert "AUC 0.70 by the loss" in words[2]  # pairflip-40, last epoch
+    chosen = selection_sentences({"settings": scores})[0]
+    assert chosen.startswith("Chosen: a, mean noisy-label validation accuracy 31.00% against 29.00% for b")
+    assert "larger than the spread" in chosen
 
 
 def test_locate_finds_a_folder_above_and_missing_files_name_their_command(tmp_path):
