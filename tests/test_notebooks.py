@@ -99,6 +99,11 @@ def check_06_results(summary: dict) -> None:
     assert summary["diagnosis_rows"] > 0
     outcomes = summary["outcomes"]
     assert outcomes and all(o in ("met", "not run") or o.startswith("MISSED") for o in outcomes)
+    # the selection compared two candidates over three seeds and two settings; the diagnosis and the
+    # second seed are read from their files
+    assert summary["selection_runs"] == 2 * 3 * 2
+    assert {"clean", "pairflip-40", "symmetric-40"} <= set(summary["separability_settings"])
+    assert summary["seed1_rows"] > 0
 
 
 def check_07_benchmarks(summary: dict) -> None:
