@@ -24,7 +24,7 @@
 # pair-flip noise ($c \to c+1$) of the demo; the next notebooks use symmetric noise. Real-world noise
 # means the human CIFAR-10N labels; they need a CIFAR-10 copy on disk and are skipped without one.
 
-# %%
+# %% tags=["remove-cell"]
 # Set-up on a fresh Colab runtime (does nothing elsewhere): fetch the repository, with the package and
 # its committed results, install it, and work from its root. REPOSITORY is _config.yml's
 # repository.url; scripts/set_repository.py changes both.
@@ -46,7 +46,7 @@ if "google.colab" in sys.modules:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "./tad-repository"], check=True)
     os.chdir("tad-repository")
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-cell"]
 rate = 0.4  # flip probability of the synthetic noise models
 seed = 0  # seed of the label corruption
 data_root = None  # a CIFAR-10 folder (with CIFAR-10_human.pt nearby); None: the embedded digits
@@ -54,7 +54,7 @@ real_labels = "worse"  # which CIFAR-10N label set: aggre, rand1, rand2, rand3 o
 train_per_class = 1000  # CIFAR-10 images per class to load (the digits are always loaded whole)
 out_dir = None  # if set, the key numbers are written to <out_dir>/01_noise.json
 
-# %%
+# %% tags=["hide-cell"]
 import json
 from pathlib import Path
 

@@ -26,7 +26,7 @@
 # distribution of every class with its fitted mixture and threshold. It then measures the trusted space
 # against the true labels and follows it over the epochs.
 
-# %%
+# %% tags=["remove-cell"]
 # Set-up on a fresh Colab runtime (does nothing elsewhere): fetch the repository, with the package and
 # its committed results, install it, and work from its root. REPOSITORY is _config.yml's
 # repository.url; scripts/set_repository.py changes both.
@@ -48,7 +48,7 @@ if "google.colab" in sys.modules:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "./tad-repository"], check=True)
     os.chdir("tad-repository")
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-cell"]
 dataset = "digits"  # digits (embedded) or cifar10 (needs data_root)
 data_root = None  # folder holding cifar-10-batches-py; not needed for digits
 preset = None  # compute scale; None: the dataset's CPU preset (tad.presets)
@@ -60,7 +60,7 @@ seed = 0
 device = "auto"
 out_dir = None  # if set, the key numbers are written to <out_dir>/02_trust_division.json
 
-# %%
+# %% tags=["hide-cell"]
 import copy
 import json
 import math

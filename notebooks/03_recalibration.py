@@ -27,7 +27,7 @@
 # detail: how reliability separates right from wrong candidate labels, how the per-class cuts that the
 # precision target $\gamma$ sets compare with one fixed cut, and where the anchors sit in feature space.
 
-# %%
+# %% tags=["remove-cell"]
 # Set-up on a fresh Colab runtime (does nothing elsewhere): fetch the repository, with the package and
 # its committed results, install it, and work from its root. REPOSITORY is _config.yml's
 # repository.url; scripts/set_repository.py changes both.
@@ -49,7 +49,7 @@ if "google.colab" in sys.modules:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "./tad-repository"], check=True)
     os.chdir("tad-repository")
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-cell"]
 dataset = "digits"  # digits (embedded) or cifar10 (needs data_root)
 data_root = None  # folder holding cifar-10-batches-py; not needed for digits
 preset = None  # compute scale; None: the dataset's CPU preset (tad.presets)
@@ -61,7 +61,7 @@ seed = 0
 device = "auto"
 out_dir = None  # if set, the key numbers are written to <out_dir>/03_recalibration.json
 
-# %%
+# %% tags=["hide-cell"]
 import copy
 import json
 from dataclasses import replace

@@ -28,7 +28,7 @@
 # and compare four arms on the same data, noise and evaluation networks: random real images (noisy
 # labels), vanilla, + TAD, and the base method on the true labels as the upper reference.
 
-# %%
+# %% tags=["remove-cell"]
 # Set-up on a fresh Colab runtime (does nothing elsewhere): fetch the repository, with the package and
 # its committed results, install it, and work from its root. REPOSITORY is _config.yml's
 # repository.url; scripts/set_repository.py changes both.
@@ -50,7 +50,7 @@ if "google.colab" in sys.modules:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "./tad-repository"], check=True)
     os.chdir("tad-repository")
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-cell"]
 dataset = "digits"  # digits (embedded) or cifar10 (needs data_root)
 data_root = None  # folder holding cifar-10-batches-py; not needed for digits
 preset = None  # compute scale; None: the dataset's CPU preset (tad.presets)
@@ -66,7 +66,7 @@ device = "auto"
 runs_dir = "runs/notebooks"  # stages are checkpointed here: a rerun resumes
 out_dir = None  # if set, the key numbers are written to <out_dir>/04_distillation.json
 
-# %%
+# %% tags=["hide-cell"]
 import json
 from dataclasses import replace
 from pathlib import Path

@@ -33,7 +33,7 @@
 # below it runs the same code on the embedded digits in a few minutes on a CPU. The paper's own numbers
 # could not be retrieved, so nothing here is compared with them.
 
-# %%
+# %% tags=["remove-cell"]
 # Set-up on a fresh Colab runtime (does nothing elsewhere): fetch the repository, with the package and
 # its committed results, install it, and work from its root. REPOSITORY is _config.yml's
 # repository.url; scripts/set_repository.py changes both.
@@ -55,7 +55,7 @@ if "google.colab" in sys.modules:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "./tad-repository"], check=True)
     os.chdir("tad-repository")
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-cell"]
 dataset = "digits"  # digits, cifar10, cifar100 or tinyimagenet
 data_root = None  # folder holding the dataset; not needed for digits
 preset = None  # None: the dataset's CPU preset; colab-cifar10-ipc10 (one Colab GPU) or datm-cifar10-ipc10
@@ -78,7 +78,7 @@ runs_dir = "runs"  # run folders and shared expert buffers; a rerun resumes
 results_file = None  # None: <runs_dir>/<run name>/results.json
 out_dir = None  # if set, the key numbers are written to <out_dir>/05_reproduction.json
 
-# %%
+# %% tags=["hide-cell"]
 import json
 from dataclasses import replace
 from pathlib import Path

@@ -24,7 +24,7 @@
 # noise) and where it does not. The rows of our first reconstruction, before the method work of issue 8,
 # are kept in `results/v1/` and are not read here.
 
-# %%
+# %% tags=["remove-cell"]
 # Set-up on a fresh Colab runtime (does nothing elsewhere): fetch the repository, with the package and
 # its committed results, install it, and work from its root. REPOSITORY is _config.yml's
 # repository.url; scripts/set_repository.py changes both.
@@ -46,12 +46,12 @@ if "google.colab" in sys.modules:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "./tad-repository"], check=True)
     os.chdir("tad-repository")
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-cell"]
 results_dir = "results"  # where the committed results files live (relative to the repository root)
 preset = "cifar10-cpu"
 out_dir = None  # if set, the key numbers are written to <out_dir>/06_results.json
 
-# %%
+# %% tags=["hide-cell"]
 import json
 from pathlib import Path
 
@@ -136,7 +136,7 @@ print(
 # The `cifar10-cpu` preset is sized so that one noise setting (random real images, vanilla, TAD and
 # clean, for both DM and DATM) runs on a 2-core CPU in minutes rather than days:
 
-# %%
+# %% tags=["hide-input"]
 config = get_preset(preset)
 e, tm = config.expert, config.tm
 protocol = {
@@ -176,7 +176,7 @@ pd.Series(protocol, name="cifar10-cpu").to_frame()
 # keep them with a target that mixes label and prediction by their clean-probability (and DM weights in
 # the class means).
 
-# %%
+# %% tags=["hide-input"]
 print("command:", " ".join(selection["command"]))
 selection_table(selection)
 
@@ -191,7 +191,7 @@ print("\n".join(selection_sentences(selection)))
 # switched off before any grid row because it split clean digits classes. It has not been repeated under
 # the protocol above.
 
-# %%
+# %% tags=["hide-input"]
 print("command:", " ".join(earlier_selection["command"]))
 print(
     "evidence_ratio during that selection:", earlier_selection["base_config"]["trust"].get("evidence_ratio")
@@ -206,7 +206,7 @@ selection_table(earlier_selection)
 # "pairflip" moves class $c$ to $c+1$, "clean" keeps the true labels. Settings of the grid that are not
 # listed have not been run with the current method yet (`python -m tad reproduce --grid main` runs them).
 
-# %%
+# %% tags=["hide-input"]
 frame = grid_frame(main)
 print("command:", " ".join(main[0]["command"]))
 accuracy_table(frame)
@@ -214,7 +214,7 @@ accuracy_table(frame)
 # %% [markdown]
 # The same, on the exact test images 0–999:
 
-# %%
+# %% tags=["hide-input"]
 exact_accuracy_table(frame)
 
 # %% [markdown]
@@ -235,10 +235,10 @@ print("\n".join(grid_sentences(main)))
 # share of the data next to the share of right labels, its precision (share of trusted samples whose
 # label is right) and recall (share of right labels that are trusted), and the inner loop's activity.
 
-# %%
+# %% tags=["hide-input"]
 trust_table(main)
 
-# %%
+# %% tags=["hide-input"]
 histories = []
 for row in main:
     if row["method"] != "dm" or not row["trust"]["history"]:
@@ -272,11 +272,11 @@ plt.show()
 # per-class evidence test on the same losses (`python -m tad diagnose --separability`). This reads the
 # clean labels, so it is a diagnosis only and chose nothing.
 
-# %%
+# %% tags=["hide-input"]
 print("command:", " ".join(separability["command"]))
 separability_table(separability)
 
-# %%
+# %% tags=["hide-input"]
 curves = separability_frame(separability)
 grid = sns.relplot(
     data=curves,
@@ -312,11 +312,11 @@ print("\n".join(separability_sentences(separability)))
 # the IPC 50 rows below, the digits runs of the README and the overhead benchmark. Where a setting ran
 # with two seeds, its gain is their mean. "not run" marks a target whose row does not exist yet.
 
-# %%
+# %% tags=["hide-input"]
 targets = issue_targets(main, digits=digits, overhead=overhead, other_seeds=[seed1], ipc50=ipc50)
 targets
 
-# %%
+# %% tags=["hide-input"]
 counts = targets["outcome"].value_counts()
 print(", ".join(f"{k}: {v}" for k, v in counts.items()))
 
@@ -326,19 +326,19 @@ print(", ".join(f"{k}: {v}" for k, v in counts.items()))
 # The settings the targets name ran again with seed 1 (new experts, distillation and evaluation
 # networks; the same noisy labels and training subset). TAD − vanilla per seed:
 
-# %%
+# %% tags=["hide-input"]
 seed_table({0: main, 1: seed1})
 
 # %% [markdown]
 # At 50 images per class (the same experts; distillation and evaluation at IPC 50):
 
-# %%
+# %% tags=["hide-input"]
 accuracy_table(grid_frame(ipc50)) if ipc50 else print("no IPC 50 row yet")
 
 # %% [markdown]
 # DATM with 300 iterations instead of the preset's 80 (the same experts):
 
-# %%
+# %% tags=["hide-input"]
 accuracy_table(grid_frame(long_datm))
 
 # %% [markdown]
@@ -347,7 +347,7 @@ accuracy_table(grid_frame(long_datm))
 # Rows of `scripts/papermill_grid.py` with a GPU preset (`results/*-papermill.jsonl`), when any has
 # been committed:
 
-# %%
+# %% tags=["hide-input"]
 from IPython.display import display
 
 if gpu_rows:
@@ -367,7 +367,7 @@ else:
 # starts from them: the ceiling of a perfect division. The oracle reads the clean labels, so it is a
 # diagnostic only and chose nothing.
 
-# %%
+# %% tags=["hide-input"]
 print("command:", " ".join(diagnosis[0]["command"]))
 diagnosis_table(diagnosis)
 
@@ -376,7 +376,7 @@ diagnosis_table(diagnosis)
 # without it (averaged over the other two pathways, with the consistency term on), and the effect of the
 # consistency term itself, averaged over the arms that use TAD's experts.
 
-# %%
+# %% tags=["hide-input"]
 effects = factorial_effects(diagnosis)
 effects
 
@@ -408,7 +408,7 @@ print("\n".join(diagnosis_sentences(diagnosis)))
 #   **cosine-only**: as in the first reconstruction (static filter; no consistency or recall; no recall;
 #   one threshold; one reliability measure).
 
-# %%
+# %% tags=["hide-input"]
 ablation_table(ablations, main) if ablations else pd.DataFrame({"rows": ["none run with the current method"]})
 
 # %% [markdown]
@@ -419,7 +419,7 @@ ablation_table(ablations, main) if ablations else pd.DataFrame({"rows": ["none r
 # arms of a row may have run in separate processes (`scripts/grid_stages.py` caches each finished arm);
 # a row's wall time then counts only what was left when `reproduce` wrote it.
 
-# %%
+# %% tags=["hide-input"]
 provenance_table(main + ablations)
 
 # %% tags=["remove-cell"]

@@ -22,7 +22,7 @@
 # one run, on the same machine; absolute seconds are for the 2-core CPU named below and will differ on
 # yours, the ratios much less.
 
-# %%
+# %% tags=["remove-cell"]
 # Set-up on a fresh Colab runtime (does nothing elsewhere): fetch the repository, with the package and
 # its committed results, install it, and work from its root. REPOSITORY is _config.yml's
 # repository.url; scripts/set_repository.py changes both.
@@ -44,11 +44,11 @@ if "google.colab" in sys.modules:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "./tad-repository"], check=True)
     os.chdir("tad-repository")
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "hide-cell"]
 results_dir = "benchmarks/results"
 out_dir = None  # if set, the key numbers are written to <out_dir>/07_benchmarks.json
 
-# %%
+# %% tags=["hide-cell"]
 import json
 from pathlib import Path
 
@@ -83,14 +83,14 @@ print("machine:", overhead["machine"]["platform"], f"({overhead['machine']['thre
 # the trusted space, so its cost should not change. The target of the method work is a ratio of at most
 # 1.25 per expert epoch in the default mode.
 
-# %%
+# %% tags=["hide-input"]
 rows = {f"expert epoch: {k}": v for k, v in overhead["expert_epoch"].items()}
 rows.update({f"DM iteration: {k}": v for k, v in overhead["dm_iteration"].items()})
 pd.DataFrame(
     {k: {"median seconds": v["median_s"], "ratio to vanilla": v["ratio"]} for k, v in rows.items()}
 ).T.round(3)
 
-# %%
+# %% tags=["hide-input"]
 epoch = overhead["expert_epoch"]
 verdict = "within" if epoch["tad-pass"]["ratio"] <= 1.25 else "a miss of"
 print(
@@ -117,7 +117,7 @@ print(
 # and one inner step (anchors, the shared covariance and its Cholesky factor, N x C Mahalanobis distances
 # and cosines) on synthetic scores with 2,048-dimensional features, without the model's forward pass.
 
-# %%
+# %% tags=["hide-input"]
 table = pd.DataFrame(scaling["rows"])
 display(table.round(3))  # noqa: F821
 long = table.melt(
@@ -139,7 +139,7 @@ plt.show()
 # `python benchmarks/ensemble.py` trains two vanilla experts for one epoch, one after another and as one
 # `torch.func` ensemble (vmap over stacked parameters).
 
-# %%
+# %% tags=["hide-input"]
 seconds = {k: sorted(v)[len(v) // 2] for k, v in ensemble["seconds"].items()}
 print(
     f"sequential {seconds['sequential']:.2f} s, ensemble {seconds['ensemble']:.2f} s: "

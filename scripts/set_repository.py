@@ -17,9 +17,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CELL_START = '# %% [markdown] tags=["colab-setup"]'
-
-SETUP = """# %%
+SETUP = """# %% tags=["remove-cell"]
 # Set-up on a fresh Colab runtime (does nothing elsewhere): fetch the repository, with the package and
 # its committed results, install it, and work from its root. REPOSITORY is _config.yml's
 # repository.url; scripts/set_repository.py changes both.
@@ -43,8 +41,8 @@ if "google.colab" in sys.modules:
 """
 
 # the set-up cell: from its first line to the blank line before the next cell
-PATTERN = re.compile(r"# %%\n(?:# Set-up on a fresh Colab runtime.*?|import subprocess\nimport sys\n\n"
-                     r"if \"google\.colab\".*?)\n(?=\n# %%)", re.S)  # fmt: skip
+PATTERN = re.compile(r"# %%(?: tags=\[[^\]]*\])?\n(?:# Set-up on a fresh Colab runtime.*?|import subprocess\n"
+                     r"import sys\n\nif \"google\.colab\".*?)\n(?=\n# %%)", re.S)  # fmt: skip
 URL_LINE = re.compile(r'^REPOSITORY = "([^"]+)"$', re.M)
 
 
