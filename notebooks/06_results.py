@@ -397,13 +397,14 @@ print("\n".join(diagnosis_sentences(diagnosis)))
 # ## Ablations
 #
 # One change at a time, TAD arm only (vanilla and the full method come from the main grid); the variants
-# undo one of the choices of the method work or switch on the alternative use of untrusted samples:
+# undo one of the choices of the method work or switch to the alternative use of untrusted samples:
 #
 # * **split-every-class**: without the outer loop's evidence test, every class is split;
 # * **fixed-start**: the first division at the earliest epoch, without waiting for the loss to fall;
 # * **loss-average**: the division judges each sample's loss averaged over the outer steps (momentum
 #   0.8) instead of its latest loss;
-# * **soft-untrusted**: untrusted samples are taught a mix of label and prediction instead of dropped;
+# * **drop-untrusted**: untrusted samples are dropped from the cross-entropy (and from DM's class means)
+#   instead of taught a mix of label and prediction;
 # * **two-stage**, **outer-only**, **outer+consistency**, **global-threshold**, **mahalanobis-only**,
 #   **cosine-only**: as in the first reconstruction (static filter; no consistency or recall; no recall;
 #   one threshold; one reliability measure).

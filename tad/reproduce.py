@@ -72,8 +72,8 @@ ABLATIONS: dict[str, Callable[[ExperimentConfig], ExperimentConfig]] = {
     "split-every-class": _variant({"evidence": False}),
     "fixed-start": _variant({"start_loss_drop": 0.0}),
     "loss-average": _variant({"loss_ema": 0.8}),
-    # and the alternative use of the untrusted space
-    "soft-untrusted": _variant({"untrusted": "soft"}),
+    # and the alternative use of the untrusted space (the default keeps them with soft targets)
+    "drop-untrusted": _variant({"untrusted": "drop"}),
     "immature-recall": _variant(None, {"require_maturity": False}),
 }
 

@@ -33,6 +33,7 @@ def tiny():
         method="datm",
         noise=NoiseConfig(kind="pairflip", rate=0.4),
         expert=replace(config.expert, epochs=13),
+        trust=replace(config.trust, evidence=False),  # every class split: a trusted pool to report on
         tm=replace(config.tm, iterations=3),
         eval=replace(config.eval, num_eval=1, epochs=5),
     )

@@ -76,7 +76,8 @@ def check_04_distillation(summary: dict) -> None:
         assert arms["clean"]["acc_mean"] > arms["vanilla"]["acc_mean"]
         assert arms["tad"]["acc_mean"] > arms["random"]["acc_mean"] + 10
     dm = summary["dm"]["arms"]
-    assert dm["tad"]["acc_mean"] > dm["vanilla"]["acc_mean"] + 3 and summary["dm"]["recovered"] > 0.5
+    assert dm["clean"]["acc_mean"] > dm["vanilla"]["acc_mean"] + 2  # DM suffers from the noise
+    assert summary["dm"]["recovered"] > 0.5  # TAD recovers most of that gap
     datm = summary["datm"]["arms"]
     assert datm["tad"]["acc_mean"] > datm["vanilla"]["acc_mean"] - 2
 

@@ -50,7 +50,7 @@ def test_ablations_change_one_thing_and_run_only_tad():
     assert base.trust.evidence and not configs["split-every-class"].trust.evidence
     assert configs["fixed-start"].trust.start_loss_drop == 0.0
     assert base.trust.loss_ema == 0.0 and configs["loss-average"].trust.loss_ema == 0.8
-    assert configs["soft-untrusted"].trust.untrusted == "soft"
+    assert configs["drop-untrusted"].trust.untrusted == "drop"
     assert len({c.name for c in configs.values()}) == len(configs)
 
 
