@@ -117,6 +117,28 @@ def stage_book_sources() -> None:
             shutil.copy2(source, target)
 
 
+# The landing page's figure: the committed run of `make demo` (results.json and the arms' images).
+DEMO = ROOT / "results" / "digits-pairflip0.4-ipc10-dm-s0"
+
+
+def write_demo_figure(target: Path) -> None:
+    """Render the demo's synthetic images and accuracies from its committed files into ``target``."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+
+    from tad.plots import demo_figure
+
+    results = json.loads(DEMO.with_suffix(".json").read_text())
+    with np.load(DEMO.with_name(DEMO.name + "-synthetic.npz")) as arrays:
+        images = {arm: arrays[arm] for arm in results["arms"] if arm in arrays}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    demo_figure(results, images).savefig(target, dpi=130, bbox_inches="tight")
+
+
 def render() -> int:
     """``jupyter-book build`` of the staging tree into ``_build/html``; returns its exit status."""
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
@@ -168,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(f"{source.name}: {err.ename}: {err.evalue}")
             print(f"FAILED {source.name}: {err.ename}: {err.evalue}", file=sys.stderr, flush=True)
     stage_book_sources()
+    write_demo_figure(STAGE / "book" / "images" / "demo.png")
     status = render()
     problems = failed + ([] if status else missing_colab_links(sources))
     for problem in problems:

@@ -393,6 +393,11 @@ def write_outputs(result, out_dir: Path, argv: list[str]) -> dict:
     titles = {arm: f"{arm}: {r.evaluation.mean:.1f}%" for arm, r in result.arms.items()}
     fig = synthetic_grid(panels, ipc=result.config.ipc, class_names=data.class_names, titles=titles)
     fig.savefig(out_dir / "synthetic.png", dpi=130)
+    # the same images as uint8 (arm -> (N, C, H, W)), small enough to commit beside results.json
+    import numpy as np
+
+    arrays = {arm: (images.clamp(0, 1) * 255).round().byte().numpy() for arm, images in panels.items()}
+    np.savez_compressed(out_dir / "synthetic.npz", class_names=np.array(data.class_names), **arrays)
     return payload
 
 
@@ -420,7 +425,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         f"realised noise rate {100 * result.noise.realised_rate:.1f}%; wall time {result.wall_time_s:.0f} s"
     )
     print(format_table(payload))
-    print(f"results: {out_dir / 'results.json'}\nimages:  {out_dir / 'synthetic.png'}")
+    print(f"results: {out_dir / 'results.json'}\nimages:  {out_dir / 'synthetic.png'} (and synthetic.npz)")
     return 0
 
 

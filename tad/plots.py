@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
+import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -73,6 +74,33 @@ def accuracy_bars(arms: dict[str, dict], *, title: str = "", ax: Axes | None = N
         ax.scatter(np.full(len(accs), i), accs, s=10, color="#08519c", zorder=3)
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def demo_figure(results: dict, images: dict[str, np.ndarray], *, per_class: int = 1) -> Figure:
+    """Synthetic images of the vanilla, TAD and clean arms beside every arm's accuracy bars.
+
+    ``results`` is a run's ``results.json``; ``images`` maps arms to uint8 (N, C, H, W) arrays as in
+    its ``synthetic.npz`` (class by class, ``ipc`` images each). Shows ``per_class`` images of every
+    class per arm.
+    """
+    ipc = results["config"]["ipc"]
+    arms = [a for a in ("vanilla", "tad", "clean") if a in images]
+    labels = {"vanilla": "vanilla", "tad": "+ TAD", "clean": "clean labels"}
+    fig = plt.figure(figsize=(9.5, 3.0))
+    grid = fig.add_gridspec(len(arms), 2, width_ratios=(2.2, 1.0))
+    for row, arm in enumerate(arms):
+        ax = fig.add_subplot(grid[row, 0])
+        chosen = np.concatenate(
+            [images[arm][c * ipc : c * ipc + per_class] for c in range(len(images[arm]) // ipc)]
+        )
+        tiles = torch.from_numpy(chosen.astype(np.float32) / 255.0)
+        ax.imshow(image_grid(tiles, len(chosen)), interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(labels[arm], rotation=0, ha="right", va="center", fontsize=9)
+    accuracy_bars(results["arms"], ax=fig.add_subplot(grid[:, 1]))
     fig.tight_layout()
     return fig
 
@@ -299,6 +327,7 @@ def feature_projection(
 
 __all__ = [
     "accuracy_bars",
+    "demo_figure",
     "feature_projection",
     "image_grid",
     "loss_mixture_panels",

@@ -13,6 +13,7 @@ import torch
 
 from tad.config import TrustConfig
 from tad.plots import (
+    demo_figure,
     feature_projection,
     loss_mixture_panels,
     per_class_rate_bars,
@@ -125,3 +126,23 @@ def test_feature_projection_marks_every_anchor_and_the_recalled_samples():
     np.testing.assert_allclose(crosses.get_offsets(), points[[0, 3]])
     np.testing.assert_allclose(stars.get_offsets(), anchors)
     assert [t.get_text() for t in ax.texts] == list(NAMES)
+
+
+def test_demo_figure_shows_one_image_per_class_for_each_arm_beside_the_bars():
+    rng = np.random.default_rng(0)
+    ipc, classes = 3, 10
+    images = {
+        arm: rng.integers(0, 256, (classes * ipc, 1, 16, 16), dtype=np.uint8) for arm in ("vanilla", "tad")
+    }
+    arms = {
+        a: {"acc_mean": m, "acc_std": 1.0, "accs": [m - 1, m + 1]} for a, m in (("vanilla", 60), ("tad", 70))
+    }
+    fig = demo_figure({"config": {"ipc": ipc}, "arms": arms}, images)
+    strips = [ax for ax in fig.axes if ax.images]
+    assert len(strips) == 2  # the arms with images, in order
+    assert [ax.get_ylabel() for ax in strips] == ["vanilla", "+ TAD"]
+    # one 16-pixel tile per class across, with a 1-pixel border: ten tiles
+    assert strips[0].images[0].get_array().shape[1] == classes * 17 + 1
+    bars = [ax for ax in fig.axes if ax.patches]
+    assert [p.get_height() for p in bars[0].patches] == [60, 70]
+    plt.close(fig)
