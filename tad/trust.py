@@ -77,9 +77,11 @@ def score_samples(
 ) -> SampleScores:
     """Per-sample losses, predictions and features in one evaluation pass (no augmentation).
 
-    ``model`` must expose ``embed(x)`` (features) and a final linear ``classifier``
-    reachable through ``forward``; we call ``embed`` and then the classifier head
-    so the pass is done once.
+    The outer and inner loops read these in the default ``pass`` scoring mode. In the ``online``
+    mode they read the same quantities recorded during the epoch's training pass instead
+    (:class:`tad.experts.ScoreRecorder`: augmented views, weights moving during the epoch), and
+    this function is not called. ``model`` must expose ``embed(x)`` (features) and a final linear
+    ``classifier``; calling the two in turn gives all three outputs from one forward pass.
     """
     was_training = model.training
     model.eval()
