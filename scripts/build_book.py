@@ -132,7 +132,7 @@ def write_demo_figure(target: Path) -> None:
 
     from tad.plots import demo_figure
 
-    results = json.loads(DEMO.with_suffix(".json").read_text())
+    results = json.loads(DEMO.with_name(DEMO.name + ".json").read_text())
     with np.load(DEMO.with_name(DEMO.name + "-synthetic.npz")) as arrays:
         images = {arm: arrays[arm] for arm in results["arms"] if arm in arrays}
     target.parent.mkdir(parents=True, exist_ok=True)
