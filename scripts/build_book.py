@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 STAGE = ROOT / "_build" / "executed"
 HTML = ROOT / "_build" / "html"
-BOOK_SOURCES = ("_config.yml", "_toc.yml", "book")
+BOOK_SOURCES = ("_config.yml", "_toc.yml", "book", "_static")
 COLAB = "https://colab.research.google.com/github"
 
 
