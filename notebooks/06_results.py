@@ -297,13 +297,14 @@ plt.show()
 print("\n".join(separability_sentences(separability)))
 
 # %% [markdown]
-# **What it says.** At this scale the experts are weak (a width-32 ConvNet, 5,000 images, 15 epochs), so
-# the signal any per-sample score carries is bounded: under pair-flip noise, where the network learns
-# the systematic flip, no score separates clean from mislabelled samples well, and on clean labels the
-# evidence test's statistics look like those of noisy classes, so it splits clean classes as often as
-# noisy ones. The precision and share targets below are therefore out of reach for a loss-based division
-# of these experts, whatever its thresholds; the oracle arm of the diagnosis shows what a division that
-# found the noise would be worth.
+# **What it says.** At this scale the experts are weak (a width-32 ConvNet, 5,000 images, 15 epochs; the
+# accuracy column), so the signal any per-sample score carries is bounded: under pair-flip noise, where
+# the network learns the systematic flip, no score separates clean from mislabelled samples well (the
+# AUC columns and the curves), and on clean labels the evidence test still opens some classes (false
+# alarms; the "classes split" column), though fewer than under noise. A loss-based division of these
+# experts cannot reach the precision and share targets below whatever its thresholds, because the
+# losses of right and wrong labels overlap this much; the oracle arm of the diagnosis shows what a
+# division that found the noise would be worth.
 
 # %% [markdown]
 # ## The targets
