@@ -366,7 +366,9 @@ else:
 # **consistency** term. Every combination runs with the same data, streams and evaluation networks
 # (`python -m tad diagnose`); the **oracle** arm's experts train on the truly clean samples only and it
 # starts from them: the ceiling of a perfect division. The oracle reads the clean labels, so it is a
-# diagnostic only and chose nothing.
+# diagnostic only and chose nothing. The diagnosis ran before the selection of the use of untrusted
+# samples, with TAD's experts dropping them (`trust.untrusted = "drop"` in its rows' configurations); it
+# has not been repeated with the current default.
 
 # %% tags=["hide-input"]
 print("command:", " ".join(diagnosis[0]["command"]))
