@@ -23,7 +23,7 @@ test: $(VENV)/.installed
 	$(PY) -m pytest -q
 
 test-fast: $(VENV)/.installed
-	$(PY) -m pytest -q -m "not slow and not notebooks"
+	$(PY) -m pytest -q -m "not slow and not notebooks and not book"
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check tad tests notebooks scripts benchmarks
