@@ -22,7 +22,8 @@
 # the reconstructed method does what the paper claims (divide the data into a trusted and an untrusted
 # space, recalibrate and recall untrusted samples, and so improve existing distillers under label
 # noise) and where it does not. The rows of our first reconstruction, before the method work of issue 8,
-# are kept in `results/v1/` and are not read here.
+# are kept in `results/v1/`, and those made before untrusted samples were kept with soft targets (when
+# they were dropped) in `results/v2/`; neither is read here.
 
 # %% tags=["remove-cell"]
 # Set-up on a fresh Colab runtime (does nothing elsewhere): fetch the repository, with the package and
