@@ -24,7 +24,7 @@ from tad.config import NoiseConfig
 from tad.distill.base import class_pools, sample_from_pool
 from tad.distill.dm import dm_step_loss
 from tad.diversion import TrustState
-from tad.experts import ScoreRecorder, outer_inner_step, train_epoch
+from tad.experts import ScoreRecorder, outer_inner_step, soft_targets, train_epoch
 from tad.models import build_model
 from tad.pipeline import prepare_data
 from tad.presets import get_preset
@@ -95,6 +95,8 @@ def time_expert_epochs(config, nd, repeats: int) -> dict:
                 targets=targets,
                 lambda_cons=trust.lambda_cons,
                 recorder=ScoreRecorder(len(noisy)) if mode == "online" else None,
+                # as train_expert does: the default keeps untrusted samples with soft targets
+                soft_targets=soft_targets(state.split, targets, k) if trust.untrusted == "soft" else None,
             )
             timings[f"tad-{mode}"].append(time.perf_counter() - t)
     return timings

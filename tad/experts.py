@@ -263,7 +263,7 @@ def train_expert(
             targets=targets,
             lambda_cons=trust.lambda_cons,
             recorder=recorder,
-            soft_targets=_soft_targets(state.split, targets, num_classes)
+            soft_targets=soft_targets(state.split, targets, num_classes)
             if soft and targets is not None
             else None,
         )
@@ -308,7 +308,7 @@ def train_expert(
     return run
 
 
-def _soft_targets(split: TrustSplit, probs: Tensor, num_classes: int) -> Tensor:
+def soft_targets(split: TrustSplit, probs: Tensor, num_classes: int) -> Tensor:
     """(N, C) targets: one-hot for trusted samples; ``w·onehot + (1 − w)·prediction`` for the rest.
 
     Reconstruction (ours; DivideMix's label refinement, Li et al. 2020): an untrusted
@@ -372,4 +372,12 @@ def _final_division(
     return state
 
 
-__all__ = ["ExpertProgress", "ExpertRun", "ScoreRecorder", "outer_inner_step", "train_epoch", "train_expert"]
+__all__ = [
+    "ExpertProgress",
+    "ExpertRun",
+    "ScoreRecorder",
+    "outer_inner_step",
+    "soft_targets",
+    "train_epoch",
+    "train_expert",
+]
