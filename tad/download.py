@@ -74,7 +74,7 @@ def fetch(url: str, dest: str | Path, *, sha256: str | None = None, timeout: flo
                 while chunk := response.read(CHUNK):
                     out.write(chunk)
                     received += len(chunk)
-        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as err:
+        except (http.client.HTTPException, OSError, ValueError) as err:  # URLError is an OSError
             reason = getattr(err, "reason", err)
             raise ValueError(
                 f"could not download {url} ({reason}); check the network, or put the file at {dest} by hand."

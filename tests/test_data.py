@@ -141,14 +141,16 @@ def test_zca_rejects_images_of_another_size():
 # --- missing or malformed data -----------------------------------------------------------------------
 
 
-def write_cifar10(folder: Path, per_batch: int = 4) -> None:
-    """A tiny CIFAR-10 folder in the original pickle layout."""
+def write_cifar10(folder: Path, *, classes: int = 4, per_class: int = 1) -> None:
+    """A tiny CIFAR-10 folder in the original pickle layout: ``per_class`` random images of each of the
+    first ``classes`` classes in every batch file."""
     rng = np.random.default_rng(0)
     folder.mkdir(parents=True)
     with open(folder / "batches.meta", "wb") as f:
         pickle.dump({"label_names": [f"class{c}" for c in range(10)]}, f)
+    labels = [c for c in range(classes) for _ in range(per_class)]
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batch = {"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8), "labels": [0, 1, 2, 3]}
+        batch = {"data": rng.integers(0, 256, (len(labels), 3072), dtype=np.uint8), "labels": labels}
         with open(folder / name, "wb") as f:
             pickle.dump(batch, f)
 

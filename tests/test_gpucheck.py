@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 import json
-import pickle
-from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
+from test_data import write_cifar10
 
 from tad.config import NoiseConfig
 from tad.gpucheck import format_report, project, run_check, shortened
 from tad.presets import get_preset
-
-
-def write_tiny_cifar10(folder: Path, per_class_per_batch: int = 6) -> None:
-    """A CIFAR-10 folder in the original layout with every class present (random pixels)."""
-    rng = np.random.default_rng(0)
-    folder.mkdir(parents=True)
-    with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": [f"class{c}" for c in range(10)]}, f)
-    labels = [c for c in range(10) for _ in range(per_class_per_batch)]
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        data = rng.integers(0, 256, (len(labels), 3072), dtype=np.uint8)
-        with open(folder / name, "wb") as f:
-            pickle.dump({"data": data, "labels": labels}, f)
 
 
 def test_the_shortened_preset_keeps_the_inner_loop_and_cuts_the_lengths():
@@ -54,7 +39,7 @@ def test_the_projection_scales_each_stage_by_the_full_preset():
 
 @pytest.mark.slow
 def test_the_gpu_check_runs_on_the_cpu_and_reports_its_figures(tmp_path):
-    write_tiny_cifar10(tmp_path / "cifar-10-batches-py")
+    write_cifar10(tmp_path / "cifar-10-batches-py", classes=10, per_class=6)
     report = run_check(
         data_root=str(tmp_path),
         device=torch.device("cpu"),
