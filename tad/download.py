@@ -22,7 +22,6 @@ import logging
 import os
 import shutil
 import tempfile
-import urllib.error
 import urllib.request
 import zipfile
 from dataclasses import dataclass
