@@ -24,7 +24,7 @@ from tad.config import NoiseConfig
 from tad.distill.base import class_pools, sample_from_pool
 from tad.distill.dm import dm_step_loss
 from tad.diversion import TrustState
-from tad.experts import ScoreRecorder, outer_inner_step, soft_targets, train_epoch
+from tad.experts import ExpertTask, ScoreRecorder, outer_inner_step, train_epoch, train_trusted_epoch
 from tad.models import build_model
 from tad.pipeline import prepare_data
 from tad.presets import get_preset
@@ -58,6 +58,9 @@ def time_expert_epochs(config, nd, repeats: int) -> dict:
         timings["vanilla"].append(time.perf_counter() - t)
         for mode in ("pass", "online"):
             trust = replace(config.trust, scoring=mode)
+            task = ExpertTask(
+                images, noisy, k, config.model, config.expert, trust, config.recalib, config.augment
+            )
             state = TrustState(split=everyone_trusted(noisy, k))
             recorder = ScoreRecorder(len(noisy))
             if mode == "online":  # the previous epoch's recording, as in a run
@@ -72,32 +75,10 @@ def time_expert_epochs(config, nd, repeats: int) -> dict:
                     recorder=recorder,
                 )
             t = time.perf_counter()
-            state, targets = outer_inner_step(
-                net,
-                images,
-                noisy,
-                state,
-                k,
-                trust=trust,
-                recalib=config.recalib,
-                seed=0,
-                recorded=recorder.scores() if mode == "online" else None,
-            )
-            train_epoch(
-                net,
-                opt,
-                images,
-                state.split.labels,
-                batch_size=config.expert.batch_size,
-                generator=gen,
-                augment=config.augment,
-                trusted=state.split.trusted,
-                targets=targets,
-                lambda_cons=trust.lambda_cons,
-                recorder=ScoreRecorder(len(noisy)) if mode == "online" else None,
-                # as train_expert does: the default keeps untrusted samples with soft targets
-                soft_targets=soft_targets(state.split, targets, k) if trust.untrusted == "soft" else None,
-            )
+            recorded = recorder.scores() if mode == "online" else None
+            state, targets = outer_inner_step(task, net, state, seed=0, recorded=recorded)
+            # the epoch a trust-aware expert trains (the default keeps untrusted samples, soft targets)
+            train_trusted_epoch(task, net, opt, state, targets, generator=gen, record=mode == "online")
             timings[f"tad-{mode}"].append(time.perf_counter() - t)
     return timings
 

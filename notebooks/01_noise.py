@@ -48,7 +48,7 @@ if "google.colab" in sys.modules:
 
 # %% tags=["parameters", "hide-cell"]
 rate = 0.4  # flip probability of the synthetic noise models
-seed = 0  # seed of the label corruption
+noise_seed = 0  # seed of the label corruption
 data_root = None  # a CIFAR-10 folder (with CIFAR-10_human.pt nearby); None: the embedded digits
 real_labels = "worse"  # which CIFAR-10N label set: aggre, rand1, rand2, rand3 or worse
 train_per_class = 1000  # CIFAR-10 images per class to load (the digits are always loaded whole)
@@ -95,7 +95,7 @@ print(f"{data.name}: {len(clean)} training labels, {num_classes} classes")
 # %%
 reports = {}
 for kind in ("symmetric", "asymmetric", "pairflip"):
-    config = NoiseConfig(kind=kind, rate=rate, seed=seed)
+    config = NoiseConfig(kind=kind, rate=rate, seed=noise_seed)
     _, reports[kind] = apply_noise(config, data.name, clean, num_classes)
 
 # %% [markdown]

@@ -56,50 +56,48 @@ noise = "symmetric"  # symmetric, asymmetric or pairflip
 rate = 0.4
 epochs = None  # expert epochs; None: the preset's
 width = None  # ConvNet width; None: the preset's
-seed = 0
+noise_seed = 0  # seed of the label corruption
+seed = 0  # seed of the expert and of the divisions
 device = "auto"
 out_dir = None  # if set, the key numbers are written to <out_dir>/02_trust_division.json
 
 # %% tags=["hide-cell"]
-import copy
 import json
 import math
-from dataclasses import replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import torch
 
-from tad.config import NoiseConfig
 from tad.device import resolve_device
-from tad.diversion import TrustState, trust_diagnostics, trust_step
-from tad.experts import train_expert
+from tad.diversion import trust_diagnostics
+from tad.evidence import class_evidence
 from tad.pipeline import prepare_data
 from tad.plots import loss_mixture_panels, trusted_space_plot
-from tad.presets import preset_for
-from tad.rng import generator
-from tad.trust import class_evidence, everyone_trusted, fit_class_gmms, normalise_losses, score_samples
+from tad.replay import replay_config, replay_division, train_recorded_expert
+from tad.trust import fit_class_gmms, normalise_losses
 
 # %% [markdown]
 # ## Data, noise and configuration
 #
-# A preset fixes the compute scale (data preparation, network, epochs); the noise is chosen on top of
-# it. `prepare_data` loads the images and corrupts the training labels.
+# A preset fixes the compute scale (data preparation, network, epochs); `replay_config` puts the noise
+# on top of it. `prepare_data` loads the images and corrupts the training labels.
 
 # %%
-config = preset_for(dataset, preset)
-config = replace(
-    config,
+config = replay_config(
+    dataset,
+    preset,
+    data_root=data_root,
+    noise=noise,
+    rate=rate,
+    noise_seed=noise_seed,
     seed=seed,
-    data=replace(config.data, data_root=data_root),
-    noise=NoiseConfig(kind=noise, rate=rate, seed=seed),
-    expert=replace(config.expert, epochs=epochs or config.expert.epochs),
-    model=replace(config.model, width=width or config.model.width),
+    epochs=epochs,
+    width=width,
 )
 device = resolve_device(device)
 nd = prepare_data(config)
-images, noisy, clean = nd.data.train_images, nd.noisy_labels, nd.clean_labels
+noisy, clean = nd.noisy_labels, nd.clean_labels
 num_classes, names = nd.data.num_classes, nd.data.class_names
 print(f"{len(noisy)} training images, {100 * nd.noise.realised_rate:.1f}% of labels wrong ({noise} noise)")
 earliest, latest = (
@@ -115,30 +113,17 @@ print(f"expert: {config.expert.epochs} epochs; the first division comes after {e
 # bounds printed above). From then on, at the start of every epoch it
 # scores all samples, divides them (outer loop), recalls reliable untrusted samples with pseudo-labels
 # (inner loop, next notebook), and trains on the trusted space plus a consistency term over all samples.
-# The clean labels are passed only to record diagnostics; `record_trajectory` keeps the parameters after
-# every epoch, so we can go back to any of them.
+# The clean labels are passed only to record diagnostics; `train_recorded_expert` keeps the parameters
+# after every epoch, so we can go back to any of them.
 
 # %%
-run = train_expert(
-    images,
-    noisy,
-    num_classes=num_classes,
-    model=config.model,
-    expert=config.expert,
-    trust=config.trust,
-    recalib=config.recalib,
-    augment=config.augment,
-    generator=generator(seed, "notebook", "expert"),
-    device=device,
-    clean_labels=clean,
-    record_trajectory=True,
-)
+run = train_recorded_expert(nd, config, device=device)
 
 # %% [markdown]
 # ## The first division, class by class
 #
-# The first division comes when every label is still the observed one. We
-# restore the expert's parameters from that moment, score all samples and repeat the outer step, this
+# The first division comes when every label is still the observed one. We restore the expert's
+# parameters from that moment, score all samples and repeat the outer step (`replay_division`), this
 # time keeping the mixtures. Each panel shows one class of observed labels: the min-max normalised losses
 # of samples whose label is right (blue) and wrong (orange), the two mixture components, and in green the
 # range of losses whose clean posterior reaches the class threshold $\tau_c$. A class whose losses show
@@ -147,12 +132,7 @@ run = train_expert(
 # %%
 warmup = next(i for i, h in enumerate(run.history) if h["divided"])  # plain epochs before the first division
 print(f"first division after {warmup} epochs (mean training loss {run.history[warmup - 1]['loss']:.2f})")
-warm_model = copy.deepcopy(run.model)
-torch.nn.utils.vector_to_parameters(run.trajectory[warmup].to(device), warm_model.parameters())
-scores = score_samples(warm_model, images, noisy)
-start = TrustState(split=everyone_trusted(noisy, num_classes))
-outer_only = replace(config.recalib, enabled=False)
-first = trust_step(scores, start, noisy, num_classes, trust=config.trust, recalib=outer_only, seed=seed).split
+scores, first = replay_division(run, warmup, nd, config)
 fits = fit_class_gmms(scores.losses, noisy, num_classes, config=config.trust, seed=seed)
 normalised = normalise_losses(scores.losses, noisy, num_classes, per_class=config.trust.classwise_gmm)
 fig = loss_mixture_panels(

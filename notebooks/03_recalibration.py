@@ -57,14 +57,13 @@ noise = "symmetric"  # symmetric, asymmetric or pairflip
 rate = 0.4
 epochs = None  # expert epochs; None: the preset's
 width = None  # ConvNet width; None: the preset's
-seed = 0
+noise_seed = 0  # seed of the label corruption
+seed = 0  # seed of the expert, of the divisions and of the inner step
 device = "auto"
 out_dir = None  # if set, the key numbers are written to <out_dir>/03_recalibration.json
 
 # %% tags=["hide-cell"]
-import copy
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -73,13 +72,9 @@ import pandas as pd
 import torch
 from sklearn.decomposition import PCA
 
-from tad.config import NoiseConfig
 from tad.device import resolve_device
-from tad.diversion import TrustState, trust_step
-from tad.experts import train_expert
 from tad.pipeline import prepare_data
 from tad.plots import feature_projection, recall_sweep_plot, reliability_histograms
-from tad.presets import preset_for
 from tad.recalibrate import (
     anchor_subspace,
     class_anchors,
@@ -89,57 +84,40 @@ from tad.recalibrate import (
     shared_covariance,
     whitening_matrix,
 )
-from tad.rng import generator
-from tad.trust import everyone_trusted, score_samples
+from tad.replay import replay_config, replay_division, train_recorded_expert
 
 # %% [markdown]
 # ## The expert and its first recall
 #
-# As in the previous notebook: one trust-aware expert on noisy labels, with its parameters kept after
-# every epoch. The inner loop recalls nothing until its features have matured (below); we go back to
-# the first epoch at which it recalled, and repeat that epoch's outer step *without* recall. That gives
-# the untrusted space the inner step worked on (with the latest losses and no earlier recall, the outer
-# step depends only on the network of that epoch).
+# As in the previous notebook, and with the same calls: one trust-aware expert on noisy labels, with its
+# parameters kept after every epoch. The inner loop recalls nothing until its features have matured
+# (below); we go back to the first epoch at which it recalled, and repeat that epoch's outer step
+# *without* recall (`replay_division`). That gives the untrusted space the inner step worked on (with
+# the latest losses and no earlier recall, the outer step depends only on the network of that epoch).
 
 # %%
-config = preset_for(dataset, preset)
-config = replace(
-    config,
+config = replay_config(
+    dataset,
+    preset,
+    data_root=data_root,
+    noise=noise,
+    rate=rate,
+    noise_seed=noise_seed,
     seed=seed,
-    data=replace(config.data, data_root=data_root),
-    noise=NoiseConfig(kind=noise, rate=rate, seed=seed),
-    expert=replace(config.expert, epochs=epochs or config.expert.epochs),
-    model=replace(config.model, width=width or config.model.width),
+    epochs=epochs,
+    width=width,
 )
 device = resolve_device(device)
 nd = prepare_data(config)
-images, noisy, clean = nd.data.train_images, nd.noisy_labels, nd.clean_labels
+noisy, clean = nd.noisy_labels, nd.clean_labels
 num_classes, names = nd.data.num_classes, nd.data.class_names
-run = train_expert(
-    images,
-    noisy,
-    num_classes=num_classes,
-    model=config.model,
-    expert=config.expert,
-    trust=config.trust,
-    recalib=config.recalib,
-    augment=config.augment,
-    generator=generator(seed, "notebook", "expert"),
-    device=device,
-    clean_labels=clean,
-    record_trajectory=True,
-)
+run = train_recorded_expert(nd, config, device=device)
 
 # %%
 divided = [i for i, h in enumerate(run.history) if h["divided"]]
 recalling = [i for i in divided if run.history[i]["newly_recalled"] > 0]
 warmup = recalling[0] if recalling else divided[0]  # epochs trained before that step
-warm_model = copy.deepcopy(run.model)
-torch.nn.utils.vector_to_parameters(run.trajectory[warmup].to(device), warm_model.parameters())
-scores = score_samples(warm_model, images, noisy)
-start = TrustState(split=everyone_trusted(noisy, num_classes))
-outer_only = replace(config.recalib, enabled=False)
-split = trust_step(scores, start, noisy, num_classes, trust=config.trust, recalib=outer_only, seed=seed).split
+scores, split = replay_division(run, warmup, nd, config)
 print(f"first division after {divided[0]} epochs; first recall after {warmup} epochs")
 print(f"untrusted samples at that step: {int(split.untrusted.sum())}")
 
@@ -198,8 +176,6 @@ print(f"held-out accuracy of the nearest anchor (maturity): {recal.maturity:.3f}
 pd.Series(
     [float(c) for c in recal.cuts], index=list(names), name=f"cut at precision {config.recalib.gamma:g}"
 ).round(3).to_frame().T
-
-# %%
 
 # %%
 gammas = np.round(np.linspace(0.3, 0.95, 14), 3)

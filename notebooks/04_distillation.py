@@ -61,7 +61,8 @@ methods = "dm,datm"
 dm_iterations = None  # None: the preset's
 tm_iterations = None
 eval_epochs = None
-seed = 0
+noise_seed = 0  # seed of the label corruption
+seed = 0  # seed of the experts, distillation and evaluation
 device = "auto"
 runs_dir = "runs/notebooks"  # stages are checkpointed here: a rerun resumes
 out_dir = None  # if set, the key numbers are written to <out_dir>/04_distillation.json
@@ -95,7 +96,7 @@ base = replace(
     ipc=ipc,
     seed=seed,
     data=replace(base.data, data_root=data_root),
-    noise=NoiseConfig(kind=noise, rate=rate),
+    noise=NoiseConfig(kind=noise, rate=rate, seed=noise_seed),
     dm=replace(base.dm, iterations=dm_iterations or base.dm.iterations),
     tm=replace(base.tm, iterations=tm_iterations or base.tm.iterations),
     eval=replace(base.eval, epochs=eval_epochs or base.eval.epochs),

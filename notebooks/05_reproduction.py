@@ -72,7 +72,8 @@ tm_iterations = None
 dm_iterations = None
 eval_epochs = None
 num_eval = None
-seed = 0
+noise_seed = 0  # seed of the label corruption (synthetic noise)
+seed = 0  # seed of the experts, distillation and evaluation
 device = "auto"
 runs_dir = "runs"  # run folders and shared expert buffers; a rerun resumes
 results_file = None  # None: <runs_dir>/<run name>/results.json
@@ -108,7 +109,9 @@ def override(obj, **values):
 
 # %%
 synthetic = noise in ("symmetric", "asymmetric", "pairflip")
-noise_config = NoiseConfig(kind=noise, rate=rate if synthetic else 0.0, real_labels=real_labels)
+noise_config = NoiseConfig(
+    kind=noise, rate=rate if synthetic else 0.0, real_labels=real_labels, seed=noise_seed
+)
 # an official DATM preset takes DD_LNL's settings for noisy labels (lr_teacher 0.001 on CIFAR-10, ...)
 base = with_noise(preset_for(dataset, preset), noise_config)
 config = replace(

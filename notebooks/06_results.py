@@ -65,24 +65,26 @@ from tad.reproduce import read_results
 from tad.results import (
     ablation_table,
     accuracy_table,
-    diagnosis_sentences,
-    diagnosis_table,
     exact_accuracy_table,
-    factorial_effects,
     grid_frame,
     grid_sentences,
-    issue_targets,
     locate,
     provenance_table,
     required_file,
     seed_table,
+    trust_table,
+)
+from tad.study_tables import (
+    diagnosis_sentences,
+    diagnosis_table,
+    factorial_effects,
     selection_sentences,
     selection_table,
     separability_frame,
     separability_sentences,
     separability_table,
-    trust_table,
 )
+from tad.targets import issue_targets
 
 # the committed results of the repository, found from the repository root or from notebooks/
 results = locate(results_dir)

@@ -55,6 +55,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from IPython.display import display
 
 from tad.results import locate, required_file
 
@@ -119,7 +120,7 @@ print(
 
 # %% tags=["hide-input"]
 table = pd.DataFrame(scaling["rows"])
-display(table.round(3))  # noqa: F821
+display(table.round(3))
 long = table.melt(
     id_vars=["N", "C"], value_vars=["outer_s", "inner_s"], var_name="step", value_name="seconds"
 )

@@ -32,8 +32,8 @@ def _build_book():
     return module
 
 
-def notebook_parameters(setting: str, noise, args: argparse.Namespace, method: str, runs: Path) -> dict:
-    """Notebook 5's parameters for one setting (the names of its cell tagged ``parameters``)."""
+def notebook_parameters(noise, args: argparse.Namespace, method: str, runs: Path) -> dict:
+    """Notebook 5's parameters for one noise setting (the names of its cell tagged ``parameters``)."""
     params = {
         "dataset": args.dataset,
         "data_root": args.data_root,
@@ -45,7 +45,7 @@ def notebook_parameters(setting: str, noise, args: argparse.Namespace, method: s
         "seed": args.seed,
         "device": args.device,
         "runs_dir": str(runs),
-        "results_file": str(runs / f"{setting}-{method}-results.json"),
+        "results_file": str(runs / f"{noise.name}-{method}-results.json"),
     }
     if noise.kind == "real":
         params["real_labels"] = noise.real_labels
@@ -79,14 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from tad.presets import get_preset
-    from tad.reproduce import MAIN_SETTINGS, Job, append_result, read_results, result_row
+    from tad.reproduce import Job, append_result, named_settings, read_results, result_row
 
     get_preset(args.preset)  # an unknown preset fails before anything runs
-    known = {Job("main", "datm", n).setting: n for n in MAIN_SETTINGS}
-    wanted = [s.strip() for s in args.settings.split(",") if s.strip()]
-    unknown = [s for s in wanted if s not in known]
-    if unknown:
-        raise SystemExit(f"unknown setting(s) {unknown}; choose from {', '.join(known)}.")
+    try:
+        settings = named_settings([s.strip() for s in args.settings.split(",") if s.strip()])
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if any(m not in ("dm", "mtt", "datm") for m in methods):
         raise SystemExit(f"unknown method in {args.methods!r}; choose from dm, mtt, datm.")
@@ -96,14 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     build_book = _build_book()
     command = ["python", "scripts/papermill_grid.py", *(argv if argv is not None else sys.argv[1:])]
     for method in methods:
-        for setting in wanted:
-            job = Job("papermill", method, known[setting])
+        for setting, noise in settings.items():
+            job = Job("papermill", method, noise)
             key = job.key(args.preset, args.ipc, args.seed)
             if key in {row["key"] for row in read_results(results)}:
                 print(f"{key}: in {results} already, skipped", flush=True)
                 continue
             name = f"{args.preset}-{method}-{setting}-ipc{args.ipc}-s{args.seed}"
-            params = notebook_parameters(setting, known[setting], args, method, runs)
+            params = notebook_parameters(noise, args, method, runs)
             print(f"{key}: executing {out / (name + '.ipynb')}", flush=True)
             start = time.perf_counter()
             build_book.execute(NOTEBOOK, out / f"{name}.ipynb", params, timeout=args.timeout)

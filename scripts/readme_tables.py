@@ -15,7 +15,7 @@ import re
 import sys
 from pathlib import Path
 
-from tad.__main__ import format_table
+from tad.results import format_table
 
 ROOT = Path(__file__).resolve().parents[1]
 

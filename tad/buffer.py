@@ -40,10 +40,11 @@ from tad.config import (
     TrustConfig,
     to_dict,
 )
-from tad.experts import ExpertProgress, train_expert
+from tad.diversion import TrustState
+from tad.experts import ExpertProgress, ExpertTask, fit_expert
 from tad.models import build_model
 from tad.rng import generator
-from tad.trust import TrustSplit, divide, score_samples
+from tad.trust import SampleScores, TrustSplit, divide, score_samples
 
 EXPERT_KINDS = ("vanilla", "tad", "clean", "oracle")
 Progress = Callable[[str, int, int], None]
@@ -87,6 +88,29 @@ class ExpertSpec:
             noise = f"real-{self.noise.real_labels}"
         return Path(root) / f"{self.data.dataset}-{noise}-{digest}" / kind
 
+    def task(
+        self,
+        kind: str,
+        images: Tensor,
+        noisy_labels: Tensor,
+        clean_labels: Tensor,
+        num_classes: int,
+        fixed_split: TrustSplit | None = None,
+    ) -> ExpertTask:
+        """What an expert of ``kind`` trains on: ``clean`` reads the true labels; only ``tad`` divides."""
+        return ExpertTask(
+            images,
+            clean_labels if kind == "clean" else noisy_labels,
+            num_classes,
+            model=self.model,
+            expert=self.expert,
+            trust=self.trust if kind == "tad" else replace(self.trust, enabled=False),
+            recalib=self.recalib,
+            augment=self.augment,
+            clean_labels=clean_labels,
+            fixed_split=fixed_split,
+        )
+
 
 @dataclass(frozen=True)
 class Expert:
@@ -126,62 +150,47 @@ def train_experts(
     if (kind == "oracle") != (fixed_split is not None):
         raise ValueError("oracle experts, and only they, train on a given fixed split.")
     folder = None if root is None else spec.folder(root, kind)
-    fixed = fixed_split
     if kind == "tad" and spec.trust.enabled and spec.trust.schedule == "static":
-        fixed = static_filter(images, noisy_labels, clean_labels, num_classes, spec, root=root, device=device)
+        fixed_split = static_filter(
+            images, noisy_labels, clean_labels, num_classes, spec, root=root, device=device
+        )
+    task = spec.task(kind, images, noisy_labels, clean_labels, num_classes, fixed_split)
     experts = []
     for k in range(spec.expert.num_experts):
-        experts.append(
-            _expert(kind, k, images, noisy_labels, clean_labels, num_classes, spec, folder, device, fixed)
-        )
+        experts.append(_expert(task, spec, kind, k, folder, device))
         if progress is not None:
             progress(f"{kind} experts", k + 1, spec.expert.num_experts)
     return experts
 
 
+# The project classes an expert file or a partial expert may hold (tad.checkpoint.safe_load).
+_SAVED = (Expert, ExpertProgress, TrustState, TrustSplit, SampleScores)
+
+
 def _expert(
-    kind: str,
-    k: int,
-    images: Tensor,
-    noisy_labels: Tensor,
-    clean_labels: Tensor,
-    num_classes: int,
-    spec: ExpertSpec,
-    folder: Path | None,
-    device: torch.device,
-    fixed: TrustSplit | None = None,
+    task: ExpertTask, spec: ExpertSpec, kind: str, k: int, folder: Path | None, device: torch.device
 ) -> Expert:
+    """Expert ``k`` of ``kind``: loaded when finished, else trained (continuing a partial one) and saved."""
     meta = {**spec.meta(kind), "index": k, "version": __version__}
     path = None if folder is None else folder / f"expert_{k:03d}.pt"
     partial = None if path is None else path.with_name(f"expert_{k:03d}.partial.pt")
-    if path is not None and (saved := load_checkpoint(path, meta, ignore=("version",))) is not None:
+    if path is not None and (saved := load_checkpoint(path, meta, ignore=("version",), allowed=_SAVED)):
         return saved["expert"]
     resume = None
-    if partial is not None and (saved := load_checkpoint(partial, meta, ignore=("version",))) is not None:
+    if partial is not None and (saved := load_checkpoint(partial, meta, ignore=("version",), allowed=_SAVED)):
         resume = saved["progress"]
 
     def checkpoint(progress: ExpertProgress) -> None:
         if partial is not None:
             atomic_save({"meta": meta, "progress": progress}, partial)
 
-    labels = clean_labels if kind == "clean" else noisy_labels
-    trust = spec.trust if kind == "tad" else replace(spec.trust, enabled=False)
-    run = train_expert(
-        images,
-        labels,
-        num_classes=num_classes,
-        model=spec.model,
-        expert=spec.expert,
-        trust=trust,
-        recalib=spec.recalib,
-        augment=spec.augment,
+    run = fit_expert(
+        task,
         generator=generator(spec.seed, "expert", k),  # shared by every kind: common random numbers
         device=device,
-        clean_labels=clean_labels,
         record_trajectory=True,
         resume=resume,
         on_progress=checkpoint,
-        fixed_split=fixed,
     )
     split = run.state.split
     expert = Expert(

@@ -4,14 +4,23 @@ A checkpoint is written to a temporary file in the same folder and renamed into
 place, so a crash leaves either the old file or the new one, never half of one.
 Each file carries metadata (the configuration that produced it, the package
 version); loading compares it with what the caller expects and says what differs.
+
+Loading never runs code from a file: ``torch.load(weights_only=True)`` accepts
+tensors and plain Python values, plus only the project's own result classes that
+the caller names. A file that cannot be read that way (cut short by a full disk or
+an interrupted copy, corrupted, or holding anything else) is named in one log line,
+moved aside as ``<name>.bad-<time>`` and treated as missing, so the caller
+recomputes it; a file from another configuration is an error (see ``load_checkpoint``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -64,18 +73,73 @@ def metadata_differences(found: dict, expected: dict, prefix: str = "") -> list[
     return diffs
 
 
-def load_checkpoint(path: str | Path, expected_meta: dict, *, ignore: tuple[str, ...] = ()) -> dict | None:
+def quarantine(path: str | Path, reason: str) -> Path:
+    """Move an unreadable file aside (``<name>.bad-<UTC time>``) and say so in one log line."""
+    path = Path(path)
+    target = path.with_name(f"{path.name}.bad-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+    os.replace(path, target)
+    log.warning("%s is unreadable (%s); moved it to %s and will recompute it", path, reason, target.name)
+    return target
+
+
+def aliases(*moved: tuple[type, str]) -> tuple:
+    """Old import paths of moved classes, so files written before the move still load.
+
+    ``(SyntheticSet, "tad.distill.base")`` lets a file that pickled the class under its former
+    module load as today's class. torch < 2.6 cannot alias: there such files are recomputed.
+    """
+    if tuple(int(x) for x in torch.__version__.split(".")[:2]) < (2, 6):
+        return ()
+    return tuple((cls, f"{module}.{cls.__qualname__}") for cls, module in moved)
+
+
+def _trusting(classes: list[type]):
+    """A context in which ``weights_only`` loading accepts ``classes`` (torch >= 2.5 scopes it)."""
+    if hasattr(torch.serialization, "safe_globals"):
+        return torch.serialization.safe_globals(classes)
+    torch.serialization.add_safe_globals(classes)  # torch 2.4: process-wide, our own classes only
+    return contextlib.nullcontext()
+
+
+def safe_load(path: str | Path, allowed: Iterable[type] = ()) -> Any | None:
+    """``torch.load`` with ``weights_only=True``, trusting only the classes in ``allowed``.
+
+    Returns None after moving the file aside (:func:`quarantine`) when it cannot be
+    read: truncated, corrupted, not a torch file, or referring to any class that is
+    not in ``allowed`` (a file planted to run code on load falls here too).
+    """
+    try:
+        with _trusting(list(allowed)):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except (KeyboardInterrupt, SystemExit, MemoryError):
+        raise
+    except Exception as err:  # every way a file can fail to load: the file is bad, not the run
+        first_line = (str(err).strip().splitlines() or [""])[0]
+        quarantine(path, f"{type(err).__name__}: {first_line[:160]}")
+        return None
+
+
+def load_checkpoint(
+    path: str | Path, expected_meta: dict, *, ignore: tuple[str, ...] = (), allowed: Iterable[type] = ()
+) -> dict | None:
     """Load a checkpoint saved as ``{"meta": ..., ...}`` if its metadata matches.
 
-    Returns None when the file does not exist. Raises ``ValueError`` naming the
-    differing fields when it exists but was produced by another configuration, so
-    a resumed job never silently mixes results. Keys in ``ignore`` are not compared.
+    Returns None when the file does not exist, or when it cannot be read safely
+    (:func:`safe_load`, which moves it aside; ``allowed`` names the project classes
+    the file may hold). Raises ``ValueError`` naming the differing fields when it was
+    produced by another configuration, so a resumed job never silently mixes results.
+    Keys in ``ignore`` are not compared.
     """
     path = Path(path)
     if not path.exists():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    found = {k: v for k, v in state.get("meta", {}).items() if k not in ignore}
+    state = safe_load(path, allowed)
+    if state is None:
+        return None
+    if not isinstance(state, dict) or not isinstance(state.get("meta"), dict):
+        quarantine(path, "no metadata")
+        return None
+    found = {k: v for k, v in state["meta"].items() if k not in ignore}
     wanted = {k: v for k, v in expected_meta.items() if k not in ignore}
     diffs = metadata_differences(found, wanted)
     if diffs:
@@ -86,4 +150,12 @@ def load_checkpoint(path: str | Path, expected_meta: dict, *, ignore: tuple[str,
     return state
 
 
-__all__ = ["atomic_save", "atomic_write_text", "load_checkpoint", "metadata_differences"]
+__all__ = [
+    "aliases",
+    "atomic_save",
+    "atomic_write_text",
+    "load_checkpoint",
+    "metadata_differences",
+    "quarantine",
+    "safe_load",
+]

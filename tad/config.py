@@ -2,15 +2,23 @@
 
 Library functions take their own sub-config (or plain keyword arguments); only
 ``pipeline`` and the command line see :class:`ExperimentConfig`. Variants are made
-with :func:`dataclasses.replace`. Every invalid value raises :class:`ValueError`
-with a sentence a user can act on, before any compute starts.
+with :func:`dataclasses.replace`, or from text with :func:`tad.fields.apply_overrides`
+(``"trust.lambda_cons=0.5"``). Every invalid value raises :class:`ValueError` with a
+sentence a user can act on, before any compute starts. The machinery shared by all
+of them (validation helpers, the dict round trip, overrides) is ``tad.fields``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal, get_args
+
+from tad.distiller_config import DMConfig, TMConfig
+from tad.fields import apply_overrides as apply_overrides  # re-exported: tad.config is the usual import
+from tad.fields import fraction, one_of, positive, require
+from tad.fields import from_dict as from_dict
+from tad.fields import to_dict as to_dict
 
 DatasetName = Literal["digits", "cifar10", "cifar100", "tinyimagenet"]
 NoiseKind = Literal["clean", "symmetric", "asymmetric", "pairflip", "real"]
@@ -23,33 +31,8 @@ Scoring = Literal["pass", "online"]
 UntrustedUse = Literal["drop", "soft"]
 Method = Literal["dm", "mtt", "datm"]
 Arm = Literal["random", "vanilla", "tad", "clean"]
-PixInit = Literal["real", "predicted_correctly", "noise"]
 
 ARMS: tuple[str, ...] = get_args(Arm)
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
-
-
-def _one_of(value: str, literal: object, what: str) -> None:
-    options = get_args(literal)
-    _require(value in options, f"{what} must be one of {', '.join(options)}; got {value!r}.")
-
-
-def _positive(obj: object, *names: str) -> None:
-    for name in names:
-        value = getattr(obj, name)
-        _require(value > 0, f"{type(obj).__name__}.{name} must be positive; got {value}.")
-
-
-def _fraction(obj: object, *names: str, closed: bool = True) -> None:
-    for name in names:
-        value = getattr(obj, name)
-        ok = 0.0 <= value <= 1.0 if closed else 0.0 <= value < 1.0
-        bounds = "[0, 1]" if closed else "[0, 1)"
-        _require(ok, f"{type(obj).__name__}.{name} must lie in {bounds}; got {value}.")
 
 
 @dataclass(frozen=True)
@@ -65,11 +48,11 @@ class DataConfig:
     seed: int = 0  # subset selection and the digits train/test split
 
     def __post_init__(self) -> None:
-        _one_of(self.dataset, DatasetName, "dataset")
+        one_of(self.dataset, DatasetName, "dataset")
         if self.train_per_class is not None:
-            _positive(self, "train_per_class")
+            positive(self, "train_per_class")
         if self.image_size is not None:
-            _require(self.image_size >= 8, f"image_size must be at least 8; got {self.image_size}.")
+            require(self.image_size >= 8, f"image_size must be at least 8; got {self.image_size}.")
 
 
 @dataclass(frozen=True)
@@ -84,18 +67,25 @@ class NoiseConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _one_of(self.kind, NoiseKind, "noise kind")
-        _one_of(self.real_labels, RealLabelSet, "real label set")
-        _require(
-            0.0 <= self.rate < 1.0,
-            f"noise rate must lie in [0, 1); got {self.rate}.",
-        )
+        one_of(self.kind, NoiseKind, "noise kind")
+        one_of(self.real_labels, RealLabelSet, "real label set")
+        require(0.0 <= self.rate < 1.0, f"noise rate must lie in [0, 1); got {self.rate}.")
         if self.kind == "clean":
-            _require(self.rate == 0.0, "clean labels take no noise rate; drop --rate or pick a noise kind.")
+            require(self.rate == 0.0, "clean labels take no noise rate; drop --rate or pick a noise kind.")
         if self.kind == "real":
-            _require(self.rate == 0.0, "real noise takes its rate from the label file; drop --rate.")
+            require(self.rate == 0.0, "real noise takes its rate from the label file; drop --rate.")
         if self.kind in ("symmetric", "asymmetric", "pairflip"):
-            _require(self.rate > 0.0, f"{self.kind} noise needs a rate above 0 (e.g. --rate 0.4).")
+            require(self.rate > 0.0, f"{self.kind} noise needs a rate above 0 (e.g. --rate 0.4).")
+
+    @property
+    def name(self) -> str:
+        """The setting's one name, in results files and on the command line: ``clean``, ``symmetric-40``,
+        ``pairflip-20``, ``cifar10n-rand1``. The seeds and the symmetric convention are not part of it."""
+        if self.kind == "clean":
+            return "clean"
+        if self.kind == "real":
+            return f"{'cifar100n' if self.real_labels == 'noisy100' else 'cifar10n'}-{self.real_labels}"
+        return f"{self.kind}-{round(100 * self.rate)}"
 
 
 @dataclass(frozen=True)
@@ -107,8 +97,8 @@ class ModelConfig:
     norm: NormName = "instancenorm"
 
     def __post_init__(self) -> None:
-        _positive(self, "width", "depth")
-        _one_of(self.norm, NormName, "norm")
+        positive(self, "width", "depth")
+        one_of(self.norm, NormName, "norm")
 
 
 @dataclass(frozen=True)
@@ -129,10 +119,10 @@ class AugmentConfig:
         known = {"color", "crop", "cutout", "flip", "scale", "rotate"}
         ops = [op for op in self.strategy.split("_") if op]
         unknown = sorted(set(ops) - known)
-        _require(bool(ops), "the augmentation strategy names no operation.")
-        _require(not unknown, f"unknown augmentation(s) {unknown}; choose from {sorted(known)}.")
-        _positive(self, "scale")
-        _fraction(self, "crop", "cutout", "flip_prob")
+        require(bool(ops), "the augmentation strategy names no operation.")
+        require(not unknown, f"unknown augmentation(s) {unknown}; choose from {sorted(known)}.")
+        positive(self, "scale")
+        fraction(self, "crop", "cutout", "flip_prob")
 
     @property
     def operations(self) -> tuple[str, ...]:
@@ -152,9 +142,9 @@ class ExpertConfig:
     dsa: bool = True
 
     def __post_init__(self) -> None:
-        _positive(self, "num_experts", "epochs", "lr", "batch_size")
-        _fraction(self, "momentum")
-        _require(self.weight_decay >= 0, "weight_decay must not be negative.")
+        positive(self, "num_experts", "epochs", "lr", "batch_size")
+        fraction(self, "momentum")
+        require(self.weight_decay >= 0, "weight_decay must not be negative.")
 
 
 @dataclass(frozen=True)
@@ -175,7 +165,7 @@ class TrustConfig:
     tau_min: float = 0.3
     tau_max: float = 0.9
     loss_ema: float = 0.0  # momentum of an exponential average of per-sample losses (0: none)
-    evidence: bool = True  # split a class only where its losses show noise (trust.noise_evidence)
+    evidence: bool = True  # split a class only where its losses show noise (evidence.noise_evidence)
     # BIC(1) - BIC(2) a split needs; None: not tested (skewed clean losses favour two components)
     evidence_bic: float | None = None
     evidence_separation: float = 1.0  # Ashman's D between the two loss components
@@ -193,26 +183,24 @@ class TrustConfig:
     gmm_reg_covar: float = 5e-4
 
     def __post_init__(self) -> None:
-        _one_of(self.schedule, TrustSchedule, "trust schedule")
-        _one_of(self.threshold, ThresholdMode, "threshold mode")
-        _one_of(self.scoring, Scoring, "scoring mode")
-        _one_of(self.untrusted, UntrustedUse, "use of untrusted samples")
-        _fraction(self, "tau", "tau_min", "tau_max", "min_trusted_fraction")
-        _fraction(self, "warmup_fraction", closed=False)
-        _fraction(self, "start_loss_drop", "latest_start_fraction", closed=False)
-        _require(
+        one_of(self.schedule, TrustSchedule, "trust schedule")
+        one_of(self.threshold, ThresholdMode, "threshold mode")
+        one_of(self.scoring, Scoring, "scoring mode")
+        one_of(self.untrusted, UntrustedUse, "use of untrusted samples")
+        fraction(self, "tau", "tau_min", "tau_max", "min_trusted_fraction")
+        fraction(self, "warmup_fraction", closed=False)
+        fraction(self, "start_loss_drop", "latest_start_fraction", closed=False)
+        require(
             self.warmup_fraction <= self.latest_start_fraction,
             "warmup_fraction must not exceed latest_start_fraction.",
         )
-        _require(self.evidence_separation >= 0, "evidence_separation must not be negative.")
-        _require(self.evidence_wrong_level >= 0, "evidence_wrong_level must not be negative.")
-        _require(
-            self.evidence_ratio is None or self.evidence_ratio >= 1, "evidence_ratio must be at least 1."
-        )
-        _fraction(self, "loss_ema", closed=False)
-        _require(self.tau_min <= self.tau_max, "tau_min must not exceed tau_max.")
-        _require(self.lambda_cons >= 0, "lambda_cons must not be negative.")
-        _positive(self, "gmm_max_iter", "gmm_tol", "gmm_reg_covar")
+        require(self.evidence_separation >= 0, "evidence_separation must not be negative.")
+        require(self.evidence_wrong_level >= 0, "evidence_wrong_level must not be negative.")
+        require(self.evidence_ratio is None or self.evidence_ratio >= 1, "evidence_ratio must be at least 1.")
+        fraction(self, "loss_ema", closed=False)
+        require(self.tau_min <= self.tau_max, "tau_min must not exceed tau_max.")
+        require(self.lambda_cons >= 0, "lambda_cons must not be negative.")
+        positive(self, "gmm_max_iter", "gmm_tol", "gmm_reg_covar")
 
     def warmup_epochs(self, epochs: int) -> int:
         """The fewest plain epochs before the first division, for an expert of ``epochs`` epochs (≥ 1)."""
@@ -248,84 +236,10 @@ class RecalibConfig:
     recall_cap: float = 0.1  # at most this fraction of the untrusted space per step
 
     def __post_init__(self) -> None:
-        _one_of(self.reliability, ReliabilityMode, "reliability measure")
-        _fraction(self, "gamma", "shrinkage", "recall_cap")
-        _fraction(self, "held_out_fraction", closed=False)
-        _positive(self, "temperature", "support")
-
-
-@dataclass(frozen=True)
-class DMConfig:
-    """Distribution matching (Zhao & Bilen 2023; dd-baselines.md §5.2)."""
-
-    iterations: int = 20000
-    lr_img: float = 1.0
-    momentum: float = 0.5
-    batch_real: int = 256
-    init: PixInit = "real"
-    dsa: bool = True
-
-    def __post_init__(self) -> None:
-        _positive(self, "iterations", "lr_img", "batch_real")
-        _require(self.init in ("real", "noise"), f"DM init must be 'real' or 'noise'; got {self.init!r}.")
-        _fraction(self, "momentum")
-
-
-@dataclass(frozen=True)
-class TMConfig:
-    """Trajectory matching: MTT (Cazenavette et al. 2022) and DATM (Guo et al. 2024) on top of it.
-
-    Names follow the reference code (dd-baselines.md §3-4). DATM's additions are the
-    sequential start-epoch window (``current_max_start_epoch`` and ``expansion_end``),
-    learned soft labels (``soft_labels``, ``lr_y``), the loss gate (``threshold``) and
-    ``pix_init="predicted_correctly"``; with them off this is MTT.
-    """
-
-    iterations: int = 5000
-    syn_steps: int = 20
-    expert_epochs: int = 2
-    min_start_epoch: int = 0
-    current_max_start_epoch: int | None = None  # None: a fixed window [min, max)
-    max_start_epoch: int = 20
-    expansion_end: int = 1000
-    lr_img: float = 100.0
-    lr_lr: float = 1e-5
-    lr_teacher: float = 0.01  # initial value of the learned step size syn_lr
-    lr_y: float = 2.0
-    momentum_y: float = 0.9
-    batch_syn: int | None = None  # None: the whole synthetic set in every inner step
-    soft_labels: bool = False
-    threshold: float | None = None  # skip the update when the matching loss exceeds this
-    pix_init: PixInit = "real"
-    memory_saving: bool = False  # exact gradients with memory constant in syn_steps (recomputation)
-    checkpoint_every: int = 50
-
-    def __post_init__(self) -> None:
-        _positive(self, "iterations", "syn_steps", "expert_epochs", "max_start_epoch", "expansion_end")
-        _positive(self, "lr_img", "lr_lr", "lr_teacher", "lr_y", "checkpoint_every")
-        _one_of(self.pix_init, PixInit, "pix_init")
-        _fraction(self, "momentum_y")
-        _require(
-            0 <= self.min_start_epoch < self.max_start_epoch, "need 0 <= min_start_epoch < max_start_epoch."
-        )
-        if self.current_max_start_epoch is not None:
-            _require(
-                self.min_start_epoch < self.current_max_start_epoch <= self.max_start_epoch,
-                "current_max_start_epoch must lie in (min_start_epoch, max_start_epoch].",
-            )
-        if self.batch_syn is not None:
-            _positive(self, "batch_syn")
-        if self.threshold is not None:
-            _positive(self, "threshold")
-
-    @property
-    def snapshots_needed(self) -> int:
-        """How many expert epochs a trajectory must have (the last start epoch plus ``expert_epochs``)."""
-        return self.max_start_epoch - 1 + self.expert_epochs
-
-    def as_mtt(self) -> TMConfig:
-        """The same settings with DATM's additions switched off (plain MTT)."""
-        return replace(self, soft_labels=False, threshold=None, current_max_start_epoch=None, pix_init="real")
+        one_of(self.reliability, ReliabilityMode, "reliability measure")
+        fraction(self, "gamma", "shrinkage", "recall_cap")
+        fraction(self, "held_out_fraction", closed=False)
+        positive(self, "temperature", "support")
 
 
 @dataclass(frozen=True)
@@ -341,9 +255,9 @@ class EvalConfig:
     dsa: bool = True
 
     def __post_init__(self) -> None:
-        _positive(self, "num_eval", "epochs", "lr", "batch_size")
-        _fraction(self, "momentum")
-        _require(self.weight_decay >= 0, "weight_decay must not be negative.")
+        positive(self, "num_eval", "epochs", "lr", "batch_size")
+        fraction(self, "momentum")
+        require(self.weight_decay >= 0, "weight_decay must not be negative.")
 
 
 @dataclass(frozen=True)
@@ -367,64 +281,37 @@ class ExperimentConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self) -> None:
-        _one_of(self.method, Method, "method")
-        _positive(self, "ipc")
-        _require(bool(self.arms), "choose at least one arm to run.")
+        one_of(self.method, Method, "method")
+        positive(self, "ipc")
+        require(bool(self.arms), "choose at least one arm to run.")
         for arm in self.arms:
-            _one_of(arm, Arm, "arm")
-        _require(len(set(self.arms)) == len(self.arms), f"arms are repeated: {self.arms}.")
-        _require(
+            one_of(arm, Arm, "arm")
+        require(len(set(self.arms)) == len(self.arms), f"arms are repeated: {self.arms}.")
+        require(
             self.expert.epochs > self.trust.warmup_epochs(self.expert.epochs) or not self.trust.enabled,
             f"experts train {self.expert.epochs} epochs, which leaves none after "
             f"{self.trust.warmup_epochs(self.expert.epochs)} warm-up epochs; raise the epochs.",
         )
         if self.method in ("mtt", "datm"):
-            _require(
+            require(
                 self.expert.epochs >= self.tm.snapshots_needed,
                 f"trajectory matching up to start epoch {self.tm.max_start_epoch - 1} plus "
                 f"{self.tm.expert_epochs} expert epochs needs experts of at least "
                 f"{self.tm.snapshots_needed} epochs; got {self.expert.epochs}.",
             )
             # trajectories store parameters only: a student could not replay BatchNorm's running statistics
-            _require(
+            require(
                 self.model.norm != "batchnorm",
                 "trajectory matching stores the experts' parameters only, so BatchNorm's running statistics "
                 "would be lost; use norm instancenorm (MTT's and DATM's choice) or the dm method.",
             )
 
 
-def to_dict(config: object) -> dict:
-    """A JSON-ready nested dict of a (nested) config dataclass."""
-    out = {}
-    for f in fields(config):  # type: ignore[arg-type]
-        value = getattr(config, f.name)
-        out[f.name] = to_dict(value) if hasattr(value, "__dataclass_fields__") else value
-        if isinstance(value, tuple):
-            out[f.name] = list(value)
-    return out
-
-
-def from_dict(cls: type, values: dict) -> object:
-    """Inverse of :func:`to_dict`; unknown keys are an error, missing keys take defaults."""
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(values) - set(known))
-    _require(not unknown, f"unknown {cls.__name__} field(s): {', '.join(unknown)}.")
-    kwargs = {}
-    for name, value in values.items():
-        default = getattr(cls(), name) if name in known else None
-        if hasattr(default, "__dataclass_fields__"):
-            kwargs[name] = from_dict(type(default), value)
-        elif isinstance(value, list):
-            kwargs[name] = tuple(value)
-        else:
-            kwargs[name] = value
-    return cls(**kwargs)
-
-
+# DMConfig and TMConfig (tad.distiller_config) and apply_overrides, to_dict and from_dict (tad.fields) are
+# importable from here too, and documented where they are defined.
 __all__ = [
     "ARMS",
     "AugmentConfig",
-    "DMConfig",
     "DataConfig",
     "EvalConfig",
     "ExperimentConfig",
@@ -432,9 +319,6 @@ __all__ = [
     "ModelConfig",
     "NoiseConfig",
     "RecalibConfig",
-    "TMConfig",
     "TrustConfig",
-    "from_dict",
     "replace",
-    "to_dict",
 ]

@@ -35,14 +35,16 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from tad.buffer import Expert, train_experts
+from tad.buffer import Expert
 from tad.config import ExperimentConfig, TrustConfig
-from tad.distill.datm import distill_trajectory_matching, initial_synthetic_set
+from tad.distill.datm import initial_synthetic_set
+from tad.distill.matching import distill_trajectory_matching
 from tad.diversion import TrustState, trust_diagnostics
+from tad.evidence import class_evidence
 from tad.models import build_model, unflatten_params
-from tad.pipeline import NoisyData, consensus_state, evaluate_arm, expert_spec, prepare_data, trusted_pool
+from tad.pipeline import NoisyData, RunContext, consensus_state, evaluate_arm, prepare_data, trusted_pool
 from tad.rng import generator
-from tad.trust import TrustSplit, class_evidence
+from tad.trust import TrustSplit
 
 Progress = Callable[[str, int, int], None]
 
@@ -104,30 +106,20 @@ class Diagnosis:
         experts_root: Path | None,
         progress: Progress | None = None,
     ) -> None:
-        self.config, self.device, self.root, self.progress = config, device, experts_root, progress
-        self.nd = prepare_data(config)
+        self.ctx = RunContext(config, prepare_data(config), device, progress, experts_root=experts_root)
+        self.config, self.device, self.nd = config, device, self.ctx.nd
         self._experts: dict[tuple[str, bool], list[Expert]] = {}
 
     def experts(self, kind: str, consistency: bool = True) -> list[Expert]:
         key = (kind, consistency if kind == "tad" else True)
         if key not in self._experts:
-            config = self.config
+            ctx = self.ctx
             if kind == "tad" and not consistency:
-                config = replace(config, trust=replace(config.trust, lambda_cons=0.0))
-            nd = self.nd
-            fixed = oracle_split(nd) if kind == "oracle" else None
-            self._experts[key] = train_experts(
-                kind,
-                nd.data.train_images,
-                nd.noisy_labels,
-                nd.clean_labels,
-                nd.data.num_classes,
-                expert_spec(config),
-                root=self.root,
-                device=self.device,
-                progress=self.progress,
-                fixed_split=fixed,
-            )
+                ctx = replace(
+                    ctx, config=replace(ctx.config, trust=replace(ctx.config.trust, lambda_cons=0.0))
+                )
+            fixed = oracle_split(self.nd) if kind == "oracle" else None
+            self._experts[key] = ctx.experts(kind, fixed)
         return self._experts[key]
 
     def trust_state(self, consistency: bool) -> TrustState:
@@ -179,7 +171,7 @@ class Diagnosis:
             generator=gen,
             device=self.device,
         ).detached()
-        evaluation = evaluate_arm(arm.name, syn, config, nd, self.device, self.progress)
+        evaluation = evaluate_arm(self.ctx, arm.name, syn)
         return {"arm": arm.name, "factors": vars(arm), "pool_quality": quality, **evaluation.to_dict()}
 
 
@@ -213,7 +205,7 @@ def separability(
     on its training images against their true labels; the ROC AUC of the loss, the loss averaged over
     the epochs so far, the margin of the given label and the neighbours' label agreement (None when
     the labels hold only one kind); and, per class, the statistics of the outer loop's evidence test
-    (:func:`tad.trust.noise_evidence` with the default settings): the separation of the two loss
+    (:func:`tad.evidence.noise_evidence` with the default settings): the separation of the two loss
     components, the high component's mean in units of ln C, the class's true share of wrong labels,
     and whether the test would split the class.
     """

@@ -137,7 +137,7 @@ def ensure_data(dataset: str, data_root: str | Path | None, *, human_labels: boo
         raise ValueError(f"{dataset} needs a data folder; set data_root (for example /content/data).")
     if dataset in ("cifar10", "cifar100"):
         from tad.config import DataConfig
-        from tad.data import ensure_cifar
+        from tad.sources import ensure_cifar
 
         ensure_cifar(DataConfig(dataset=dataset, data_root=str(data_root)))  # type: ignore[arg-type]
         if human_labels:

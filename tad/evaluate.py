@@ -18,8 +18,8 @@ from torch import Tensor
 
 from tad.augment import dsa
 from tad.config import AugmentConfig, EvalConfig, ModelConfig
-from tad.distill.base import SyntheticSet
-from tad.models import build_model
+from tad.models import model_for_images
+from tad.synthetic import SyntheticSet, soft_cross_entropy
 
 NetCallback = Callable[[int, float], None]
 
@@ -48,11 +48,6 @@ class EvalResult:
         return out
 
 
-def soft_cross_entropy(logits: Tensor, target_logits: Tensor) -> Tensor:
-    """Cross-entropy against ``softmax(target_logits)``, averaged over the batch (DATM)."""
-    return -(target_logits.softmax(dim=1) * logits.log_softmax(dim=1)).sum(dim=1).mean()
-
-
 def train_on_synthetic(
     syn: SyntheticSet,
     *,
@@ -65,13 +60,7 @@ def train_on_synthetic(
 ) -> torch.nn.Module:
     """Train one freshly initialised network on ``syn`` and return it."""
     images, labels = syn.images.to(device), syn.labels.to(device)
-    net = build_model(
-        model,
-        channels=images.shape[1],
-        num_classes=num_classes,
-        image_size=images.shape[-1],
-        generator=generator,
-    ).to(device)
+    net = model_for_images(model, images, num_classes, generator=generator, device=device)
     lr = syn.lr if syn.lr is not None else config.lr
     optimizer = torch.optim.SGD(
         net.parameters(), lr=lr, momentum=config.momentum, weight_decay=config.weight_decay
@@ -149,4 +138,4 @@ def evaluate_synthetic(
     return EvalResult(tuple(accs), tuple(exact) if exact_test is not None else None)
 
 
-__all__ = ["EvalResult", "accuracy", "evaluate_synthetic", "soft_cross_entropy", "train_on_synthetic"]
+__all__ = ["EvalResult", "accuracy", "evaluate_synthetic", "train_on_synthetic"]

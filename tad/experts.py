@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 EpochCallback = Callable[[int, dict], None]
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExpertRun:
     """A trained classifier, its final trust split and what happened on the way."""
 
@@ -47,6 +48,57 @@ class ExpertRun:
     history: list[dict] = field(default_factory=list)  # one entry per epoch
     trajectory: list[Tensor] = field(default_factory=list)  # flat parameters at init and after each epoch
     timings: list[dict] = field(default_factory=list)  # seconds per epoch: trust step and training
+
+
+@dataclass(frozen=True, eq=False)
+class ExpertTask:
+    """One classifier to train: the data and labels it trains on, and its kind of training.
+
+    With ``trust.enabled`` and the ``dynamic`` schedule this is a TAD expert; with the
+    ``static`` schedule it trains plainly and divides once at the end (the two-stage
+    baseline); otherwise it is a vanilla expert whose split trusts everything. With
+    ``fixed_split`` it trains on that trusted space and its labels from the first epoch,
+    with no division or recall (the second stage of the two-stage baseline, the oracle).
+    """
+
+    images: Tensor  # (N, C, H, W)
+    labels: Tensor  # (N,) the observed labels it trains on
+    num_classes: int
+    model: ModelConfig
+    expert: ExpertConfig
+    trust: TrustConfig
+    recalib: RecalibConfig
+    augment: AugmentConfig
+    clean_labels: Tensor | None = None  # diagnostics only: the method never reads them
+    fixed_split: TrustSplit | None = None
+
+    @property
+    def dynamic(self) -> bool:
+        """Whether the outer and inner loops run between epochs (a TAD expert)."""
+        return self.trust.enabled and self.trust.schedule == "dynamic" and self.fixed_split is None
+
+    @property
+    def masked(self) -> bool:
+        """Whether cross-entropy reads the trusted samples only."""
+        return self.dynamic or self.fixed_split is not None
+
+    @property
+    def soft(self) -> bool:
+        """Whether untrusted samples are taught soft targets (:func:`soft_targets`) instead of dropped."""
+        return self.dynamic and self.trust.untrusted == "soft"
+
+    def records_scores(self, epoch: int) -> bool:
+        """Whether ``epoch``'s training pass keeps the scores the next division reads (online scoring)."""
+        warmup = self.trust.warmup_epochs(self.expert.epochs)
+        return self.dynamic and self.trust.scoring == "online" and epoch + 1 >= warmup
+
+    def initial_split(self) -> TrustSplit:
+        fixed = self.fixed_split
+        return fixed if fixed is not None else everyone_trusted(self.labels, self.num_classes)
+
+    def build_net(self, generator: torch.Generator, device: torch.device) -> torch.nn.Module:
+        shape = {"channels": self.images.shape[1], "image_size": self.images.shape[-1]}
+        return build_model(self.model, num_classes=self.num_classes, **shape, generator=generator).to(device)
 
 
 class ScoreRecorder:
@@ -139,24 +191,21 @@ def _make_optimizer(model: torch.nn.Module, config: ExpertConfig) -> torch.optim
 
 
 def outer_inner_step(
-    model: torch.nn.Module,
-    images: Tensor,
-    noisy_labels: Tensor,
+    task: ExpertTask,
+    net: torch.nn.Module,
     state: TrustState,
-    num_classes: int,
     *,
-    trust: TrustConfig,
-    recalib: RecalibConfig,
     seed: int,
     recorded: SampleScores | None = None,
 ) -> tuple[TrustState, Tensor]:
     """Score (or take the scores recorded in training), divide and recall; returns the state and targets."""
-    scores = recorded if recorded is not None else score_samples(model, images, state.split.labels)
-    state = trust_step(scores, state, noisy_labels, num_classes, trust=trust, recalib=recalib, seed=seed)
+    scores = recorded if recorded is not None else score_samples(net, task.images, state.split.labels)
+    k = task.num_classes
+    state = trust_step(scores, state, task.labels, k, trust=task.trust, recalib=task.recalib, seed=seed)
     return state, scores.probs
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExpertProgress:
     """Everything needed to continue an expert after ``epoch`` finished epochs."""
 
@@ -175,137 +224,158 @@ class ExpertProgress:
 ProgressCallback = Callable[[ExpertProgress], None]
 
 
-def train_expert(
-    images: Tensor,
-    noisy_labels: Tensor,
+def fit_expert(
+    task: ExpertTask,
     *,
-    num_classes: int,
-    model: ModelConfig,
-    expert: ExpertConfig,
-    trust: TrustConfig,
-    recalib: RecalibConfig,
-    augment: AugmentConfig,
     generator: torch.Generator,
     device: torch.device,
-    clean_labels: Tensor | None = None,
     record_trajectory: bool = False,
     callback: EpochCallback | None = None,
     resume: ExpertProgress | None = None,
     on_progress: ProgressCallback | None = None,
-    fixed_split: TrustSplit | None = None,
 ) -> ExpertRun:
-    """Train one classifier on ``images`` (N, C, H, W) with observed ``noisy_labels`` (N,).
+    """Train ``task``'s classifier: each epoch, the trust step when due, then an epoch on the trusted space.
 
-    With ``trust.enabled`` and the ``dynamic`` schedule this is a TAD expert; with the
-    ``static`` schedule it trains plainly and divides once at the end (the two-stage
-    baseline); otherwise it is a vanilla expert whose split trusts everything.
-    ``clean_labels`` are used only for diagnostics. ``on_progress`` receives the full
-    state after every epoch (to checkpoint it); passing it back as ``resume`` continues
-    exactly where it stopped, random streams included. With ``fixed_split`` the expert
-    trains on that trusted space and its labels from the first epoch, with no division
-    or recall: the second stage of the two-stage baseline.
+    ``on_progress`` receives the full state after every epoch (to checkpoint it); passed back
+    as ``resume`` it continues exactly where it stopped, random streams included.
     """
-    shape = {"channels": images.shape[1], "num_classes": num_classes, "image_size": images.shape[-1]}
-    net = build_model(model, **shape, generator=generator).to(device)
-    optimizer = _make_optimizer(net, expert)
-    state = TrustState(
-        split=fixed_split if fixed_split is not None else everyone_trusted(noisy_labels, num_classes)
-    )
-    run = ExpertRun(model=net, state=state)
-    targets, recorded, first = None, None, 0
+    net = task.build_net(generator, device)
+    optimizer = _make_optimizer(net, task.expert)
+    state, targets, recorded, first = TrustState(split=task.initial_split()), None, None, 0
+    history, trajectory, timings = [], [], []
     if resume is not None:
         net.load_state_dict(resume.model_state)
         optimizer.load_state_dict(resume.optimizer_state)
         generator.set_state(resume.generator_state)  # restores the initial seed too
         state, targets, recorded, first = resume.state, resume.targets, resume.recorded, resume.epoch
-        run.history, run.trajectory, run.timings = (
-            list(resume.history),
-            list(resume.trajectory),
-            list(resume.timings),
-        )
+        history, trajectory, timings = list(resume.history), list(resume.trajectory), list(resume.timings)
     elif record_trajectory:
-        run.trajectory.append(flatten_params(net).cpu())
+        trajectory.append(flatten_params(net).cpu())
     # The trust steps draw their GMM seeds from a stream of their own, so that expert k of
     # every kind (vanilla, tad, clean) consumes the same initialisation, batch order and
     # augmentation draws: the kinds differ only by what TAD changes (common random numbers).
     trust_seed = generator.initial_seed()
-    dynamic = trust.enabled and trust.schedule == "dynamic" and fixed_split is None
-    masked = dynamic or fixed_split is not None
-    warmup = trust.warmup_epochs(expert.epochs)
-    online = dynamic and trust.scoring == "online"
-    soft = dynamic and trust.untrusted == "soft"
-    for epoch in range(first, expert.epochs):
+    for epoch in range(first, task.expert.epochs):
         t0 = time.perf_counter()
         recalled_before = state.split.recalled
-        if dynamic and _divides(trust, state, epoch, expert.epochs, run.history, num_classes):
-            state, targets = outer_inner_step(
-                net,
-                images,
-                noisy_labels,
-                state,
-                num_classes,
-                trust=trust,
-                recalib=recalib,
-                seed=sklearn_seed(trust_seed, "divide", epoch),
-                recorded=recorded,
-            )
+        state, targets = divide_if_due(task, net, state, targets, recorded, epoch, history, trust_seed)
         t1 = time.perf_counter()
-        recorder = ScoreRecorder(images.shape[0]) if online and epoch + 1 >= warmup else None
-        loss = train_epoch(
-            net,
-            optimizer,
-            images,
-            state.split.labels,
-            batch_size=expert.batch_size,
-            generator=generator,
-            augment=augment if expert.dsa else None,
-            trusted=state.split.trusted if masked else None,
-            targets=targets,
-            lambda_cons=trust.lambda_cons,
-            recorder=recorder,
-            soft_targets=soft_targets(state.split, targets, num_classes)
-            if soft and targets is not None
-            else None,
+        loss, recorded = train_trusted_epoch(
+            task, net, optimizer, state, targets, generator=generator, record=task.records_scores(epoch)
         )
-        recorded = recorder.scores() if recorder is not None else None
         if record_trajectory:
-            run.trajectory.append(flatten_params(net).cpu())
-        run.timings.append(
-            {"epoch": epoch + 1, "trust_seconds": t1 - t0, "train_seconds": time.perf_counter() - t1}
-        )
-        entry = {"epoch": epoch + 1, "loss": loss, "newly_recalled": state.newly_recalled}
-        entry["divided"] = state.loss_average is not None
-        entry["inner_step"] = state.recall_log
-        entry.update(trust_diagnostics(state.split, noisy_labels, clean_labels, num_classes))
-        new = state.split.recalled & ~recalled_before
-        entry["new_recall_accuracy"] = (
-            float((state.split.labels[new] == clean_labels[new]).float().mean())
-            if clean_labels is not None and new.any()
-            else None
-        )  # diagnostics only: the pseudo-labels recalled at this step that are right
-        run.history.append(entry)
+            trajectory.append(flatten_params(net).cpu())
+        t2 = time.perf_counter()
+        timings.append({"epoch": epoch + 1, "trust_seconds": t1 - t0, "train_seconds": t2 - t1})
+        history.append(epoch_entry(task, state, recalled_before, epoch, loss))
         if on_progress is not None:
+            live = (net.state_dict(), optimizer.state_dict(), generator.get_state())
             on_progress(
-                ExpertProgress(
-                    epoch + 1,
-                    net.state_dict(),
-                    optimizer.state_dict(),
-                    generator.get_state(),
-                    state,
-                    targets,
-                    run.history,
-                    run.trajectory,
-                    run.timings,
-                    recorded,
-                )
+                ExpertProgress(epoch + 1, *live, state, targets, history, trajectory, timings, recorded)
             )
         if callback is not None:
-            callback(epoch + 1, entry)
-    if fixed_split is None:
-        run.state = _final_division(
-            net, images, noisy_labels, state, num_classes, trust, recalib, trust_seed, recorded
-        )
-    return run
+            callback(epoch + 1, history[-1])
+    if task.fixed_split is None:
+        state = final_division(task, net, state, trust_seed, recorded)
+    return ExpertRun(net, state, history, trajectory, timings)
+
+
+def divide_if_due(
+    task: ExpertTask,
+    net: torch.nn.Module,
+    state: TrustState,
+    targets: Tensor | None,
+    recorded: SampleScores | None,
+    epoch: int,
+    history: list[dict],
+    trust_seed: int,
+) -> tuple[TrustState, Tensor | None]:
+    """The trust step before ``epoch`` (0-based): division (outer loop) and recall (inner loop).
+
+    A TAD expert starts dividing when its training loss has fallen
+    (:meth:`tad.config.TrustConfig.ready_to_divide`) and then divides before every epoch;
+    returns the new state and the consistency targets, or both unchanged when no step is due.
+    """
+    if not task.dynamic:
+        return state, targets
+    if state.loss_average is None:  # not divided yet: is it time?
+        last_loss = history[-1]["loss"] if history else None
+        if not task.trust.ready_to_divide(epoch, task.expert.epochs, last_loss, task.num_classes):
+            return state, targets
+    return outer_inner_step(
+        task, net, state, seed=sklearn_seed(trust_seed, "divide", epoch), recorded=recorded
+    )
+
+
+def train_trusted_epoch(
+    task: ExpertTask,
+    net: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    state: TrustState,
+    targets: Tensor | None,
+    *,
+    generator: torch.Generator,
+    record: bool,
+) -> tuple[float, SampleScores | None]:
+    """One epoch on the trusted space with its current labels, plus the consistency term over every sample.
+
+    Returns the mean training loss and, with ``record``, the scores recorded on the way.
+    """
+    recorder = ScoreRecorder(task.images.shape[0]) if record else None
+    use_soft = task.soft and targets is not None
+    loss = train_epoch(
+        net,
+        optimizer,
+        task.images,
+        state.split.labels,
+        batch_size=task.expert.batch_size,
+        generator=generator,
+        augment=task.augment if task.expert.dsa else None,
+        trusted=state.split.trusted if task.masked else None,
+        targets=targets,
+        lambda_cons=task.trust.lambda_cons,
+        recorder=recorder,
+        soft_targets=soft_targets(state.split, targets, task.num_classes) if use_soft else None,
+    )
+    return loss, recorder.scores() if recorder is not None else None
+
+
+def epoch_entry(
+    task: ExpertTask, state: TrustState, recalled_before: Tensor, epoch: int, loss: float
+) -> dict:
+    """The history entry of ``epoch`` (0-based): its loss, the trust step's summary and diagnostics."""
+    entry = {"epoch": epoch + 1, "loss": loss, "newly_recalled": state.newly_recalled}
+    entry["divided"] = state.loss_average is not None
+    entry["inner_step"] = state.recall_log
+    clean = task.clean_labels
+    entry.update(trust_diagnostics(state.split, task.labels, clean, task.num_classes))
+    new = state.split.recalled & ~recalled_before
+    entry["new_recall_accuracy"] = (
+        float((state.split.labels[new] == clean[new]).float().mean())
+        if clean is not None and new.any()
+        else None
+    )  # diagnostics only: the pseudo-labels recalled at this step that are right
+    return entry
+
+
+def final_division(
+    task: ExpertTask,
+    net: torch.nn.Module,
+    state: TrustState,
+    trust_seed: int,
+    recorded: SampleScores | None = None,
+) -> TrustState:
+    """The trusted space handed to the distiller, judged by the fully trained model."""
+    if not task.trust.enabled:
+        return state
+    seed = sklearn_seed(trust_seed, "final")
+    if task.trust.schedule == "static":
+        # The two-stage baseline: one GMM division of a plainly trained model, no recall.
+        scores = score_samples(net, task.images, task.labels)
+        no_recalls = torch.zeros_like(task.labels, dtype=torch.bool)
+        split = divide(scores.losses, task.labels, no_recalls, task.num_classes, config=task.trust, seed=seed)
+        return TrustState(split=split)
+    return outer_inner_step(task, net, state, seed=seed, recorded=recorded)[0]
 
 
 def soft_targets(split: TrustSplit, probs: Tensor, num_classes: int) -> Tensor:
@@ -321,63 +391,41 @@ def soft_targets(split: TrustSplit, probs: Tensor, num_classes: int) -> Tensor:
     return torch.where(split.trusted[:, None], onehot, mixed)
 
 
-def _divides(
-    trust: TrustConfig, state: TrustState, epoch: int, epochs: int, history: list[dict], num_classes: int
-) -> bool:
-    """Whether the outer and inner loops run before ``epoch``: always, once they have started."""
-    if state.loss_average is not None:
-        return True
-    last_loss = history[-1]["loss"] if history else None
-    return trust.ready_to_divide(epoch, epochs, last_loss, num_classes)
-
-
-def _final_division(
-    net: torch.nn.Module,
+def train_expert(
     images: Tensor,
     noisy_labels: Tensor,
-    state: TrustState,
+    *,
     num_classes: int,
+    model: ModelConfig,
+    expert: ExpertConfig,
     trust: TrustConfig,
     recalib: RecalibConfig,
-    trust_seed: int,
-    recorded: SampleScores | None = None,
-) -> TrustState:
-    """The trusted space handed to the distiller, judged by the fully trained model."""
-    if not trust.enabled:
-        return state
-    if trust.schedule == "static":
-        # The two-stage baseline: one GMM division of a plainly trained model, no recall.
-        scores = score_samples(net, images, noisy_labels)
-        no_recalls = torch.zeros_like(noisy_labels, dtype=torch.bool)
-        split = divide(
-            scores.losses,
-            noisy_labels,
-            no_recalls,
-            num_classes,
-            config=trust,
-            seed=sklearn_seed(trust_seed, "final"),
-        )
-        return TrustState(split=split)
-    state, _ = outer_inner_step(
-        net,
-        images,
-        noisy_labels,
-        state,
-        num_classes,
-        trust=trust,
-        recalib=recalib,
-        seed=sklearn_seed(trust_seed, "final"),
-        recorded=recorded,
-    )
-    return state
+    augment: AugmentConfig,
+    generator: torch.Generator,
+    device: torch.device,
+    clean_labels: Tensor | None = None,
+    **run: Any,
+) -> ExpertRun:
+    """:func:`fit_expert` on the :class:`ExpertTask` these keywords describe (the notebooks' call).
+
+    ``run`` passes ``record_trajectory``, ``callback``, ``resume`` and ``on_progress`` on.
+    """
+    task = ExpertTask(images, noisy_labels, num_classes, model, expert, trust, recalib, augment, clean_labels)
+    return fit_expert(task, generator=generator, device=device, **run)
 
 
 __all__ = [
     "ExpertProgress",
     "ExpertRun",
+    "ExpertTask",
     "ScoreRecorder",
+    "divide_if_due",
+    "epoch_entry",
+    "final_division",
+    "fit_expert",
     "outer_inner_step",
     "soft_targets",
     "train_epoch",
     "train_expert",
+    "train_trusted_epoch",
 ]

@@ -21,12 +21,12 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 
-from tad.buffer import train_experts
 from tad.config import ExperimentConfig, NoiseConfig
-from tad.distill.datm import distill_trajectory_matching, initial_synthetic_set
+from tad.distill.datm import initial_synthetic_set
+from tad.distill.matching import distill_trajectory_matching
 from tad.evaluate import accuracy, train_on_synthetic
 from tad.models import build_model
-from tad.pipeline import consensus_state, expert_spec, prepare_data, trusted_pool
+from tad.pipeline import RunContext, consensus_state, prepare_data, trusted_pool
 from tad.presets import get_preset, with_noise
 from tad.rng import generator
 
@@ -149,13 +149,11 @@ def run_check(
         torch.cuda.reset_peak_memory_stats(device)
     nd = prepare_data(config)
     images, k = nd.data.train_images, nd.data.num_classes
-    spec = expert_spec(config)
+    ctx = RunContext(config, nd, device)  # no progress bars, no files: experts are trained afresh
 
     epoch_s, trained = {}, {}
     for kind in ("vanilla", "tad"):
-        trained[kind] = train_experts(
-            kind, images, nd.noisy_labels, nd.clean_labels, k, spec, root=None, device=device
-        )
+        trained[kind] = ctx.experts(kind)
         # seconds per epoch as the experts measured them: training plus (TAD) the trust step
         epoch_s[kind] = statistics.fmean(
             t["train_seconds"] + t.get("trust_seconds", 0.0) for e in trained[kind] for t in e.timings

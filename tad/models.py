@@ -10,8 +10,6 @@ needs the network as a pure function of one flat parameter vector; :func:`flatte
 
 from __future__ import annotations
 
-import re
-
 import torch
 from torch import Tensor, nn
 
@@ -149,14 +147,23 @@ def build_model(
     return net.to(device) if device is not None else net
 
 
-_NORM_SUFFIXES: dict[str, NormName] = {
-    "IN": "instancenorm",
-    "BN": "batchnorm",
-    "LN": "layernorm",
-    "GN": "groupnorm",
-    "NN": "none",
-}
-_NAME_PATTERN = re.compile(r"ConvNet(?:D(\d+))?(?:W(\d+))?(IN|BN|LN|GN|NN)?")
+def model_for_images(
+    config: ModelConfig,
+    images: Tensor,
+    num_classes: int,
+    *,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> ConvNet:
+    """:func:`build_model` shaped for ``images`` (N, C, H, W) with square sides: C channels, side W."""
+    return build_model(
+        config,
+        channels=images.shape[1],
+        num_classes=num_classes,
+        image_size=images.shape[-1],
+        generator=generator,
+        device=device,
+    )
 
 
 def parameter_count(model: nn.Module) -> int:
@@ -195,6 +202,7 @@ __all__ = [
     "build_model",
     "flatten_params",
     "functional_forward",
+    "model_for_images",
     "parameter_count",
     "unflatten_params",
 ]

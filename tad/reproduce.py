@@ -18,13 +18,14 @@ import fcntl
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tad import __version__
-from tad.config import ExperimentConfig, NoiseConfig, to_dict
+from tad.config import ExperimentConfig, NoiseConfig, apply_overrides, to_dict
 from tad.presets import with_noise
+from tad.variants import ABLATIONS
 
 log = logging.getLogger(__name__)
 
@@ -47,35 +48,16 @@ LONG_SETTINGS = ABLATION_SETTINGS
 LONG_ITERATIONS = 300
 
 
-def _variant(
-    trust: dict | None = None, recalib: dict | None = None
-) -> Callable[[ExperimentConfig], ExperimentConfig]:
-    def apply(config: ExperimentConfig) -> ExperimentConfig:
-        return replace(
-            config,
-            trust=replace(config.trust, **(trust or {})),
-            recalib=replace(config.recalib, **(recalib or {})),
-        )
-
-    return apply
-
-
-# Each ablation changes TAD in one respect; "full" is the main grid's TAD arm.
-ABLATIONS: dict[str, Callable[[ExperimentConfig], ExperimentConfig]] = {
-    "two-stage": _variant({"schedule": "static"}, {"enabled": False}),
-    "outer-only": _variant({"lambda_cons": 0.0}, {"enabled": False}),
-    "outer+consistency": _variant(None, {"enabled": False}),
-    "global-threshold": _variant({"threshold": "global"}),
-    "mahalanobis-only": _variant(None, {"reliability": "mahalanobis"}),
-    "cosine-only": _variant(None, {"reliability": "cosine"}),
-    # the choices added against the easiness filter, each undone alone
-    "split-every-class": _variant({"evidence": False}),
-    "fixed-start": _variant({"start_loss_drop": 0.0}),
-    "loss-average": _variant({"loss_ema": 0.8}),
-    # and the alternative use of the untrusted space (the default keeps them with soft targets)
-    "drop-untrusted": _variant({"untrusted": "drop"}),
-    "immature-recall": _variant(None, {"require_maturity": False}),
-}
+def named_settings(
+    names: Iterable[str], known: Iterable[NoiseConfig] = MAIN_SETTINGS
+) -> dict[str, NoiseConfig]:
+    """The settings called ``names`` (``["symmetric-40", "clean"]``), in that order; an unknown name is
+    an error that lists the known ones."""
+    by_name = {noise.name: noise for noise in known}
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        raise ValueError(f"unknown setting(s) {unknown}; choose from {', '.join(by_name)}.")
+    return {name: by_name[name] for name in names}
 
 
 @dataclass(frozen=True)
@@ -91,22 +73,20 @@ class Job:
 
     @property
     def setting(self) -> str:
-        n = self.noise
-        if n.kind == "clean":
-            return "clean"
-        if n.kind == "real":
-            return f"cifar10n-{n.real_labels}"
-        return f"{n.kind}-{round(100 * n.rate)}"
+        return self.noise.name
 
     def key(self, preset: str, ipc: int, seed: int) -> str:
         return f"{preset}|{self.grid}|{self.method}|{self.setting}|{self.variant}|ipc{ipc}|seed{seed}"
 
+    @property
+    def overrides(self) -> tuple[str, ...]:
+        """What this row changes in TAD's settings and lengths, as ``--set`` overrides."""
+        variant = ABLATIONS[self.variant] if self.variant != "full" else ()
+        return variant + (() if self.iterations is None else (f"tm.iterations={self.iterations}",))
+
     def config(self, base: ExperimentConfig) -> ExperimentConfig:
         config = replace(with_noise(base, self.noise), method=self.method, arms=self.arms)  # type: ignore[arg-type]
-        if self.variant != "full":
-            config = ABLATIONS[self.variant](config)
-        if self.iterations is not None:
-            config = replace(config, tm=replace(config.tm, iterations=self.iterations))
+        config = apply_overrides(config, self.overrides)
         name = (
             f"{base.name}-{self.grid}-{self.method}-{self.setting}-{self.variant}-ipc{base.ipc}-s{base.seed}"
         )
@@ -220,12 +200,12 @@ def run_grid(
 
 
 __all__ = [
-    "ABLATIONS",
     "LONG_ITERATIONS",
     "MAIN_SETTINGS",
     "Job",
     "append_result",
     "grid_jobs",
+    "named_settings",
     "read_results",
     "result_row",
     "run_grid",

@@ -15,47 +15,26 @@ is recorded beside each score for the reader only.
 
 from __future__ import annotations
 
+import json
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from tad.config import ExperimentConfig, RecalibConfig, TrustConfig, to_dict
+from tad.checkpoint import atomic_write_text
+from tad.config import ExperimentConfig, NoiseConfig, apply_overrides, to_dict
 from tad.data import ImageDataset, load_unused
 from tad.diversion import trust_diagnostics
 from tad.evaluate import accuracy, train_on_synthetic
 from tad.noise import apply_noise
-from tad.pipeline import NoisyData, distill_arm, run_tad_experts
+from tad.pipeline import NoisyData, RunContext, distill_arm, prepare_data, run_tad_experts
+from tad.presets import with_noise
 from tad.rng import generator
+from tad.variants import CANDIDATE_SETS, Overrides
 
-Candidate = Callable[[TrustConfig, RecalibConfig], tuple[TrustConfig, RecalibConfig]]
-
-
-def _candidate(**trust: object) -> Candidate:
-    def apply(trust_config: TrustConfig, recalib: RecalibConfig) -> tuple[TrustConfig, RecalibConfig]:
-        return replace(trust_config, **trust), recalib
-
-    return apply
-
-
-# Each set settles open choices of the outer loop on top of the defaults; sets run one after another,
-# and the winner of a set becomes the default before the next set runs (results/<preset>-selection*.json).
-CANDIDATE_SETS: dict[str, dict[str, Candidate]] = {
-    # split a class only on evidence of noise; average each sample's loss over the divisions
-    # (against confirmation bias) or judge the latest loss
-    "outer": {
-        f"evidence={'on' if e else 'off'},loss_ema={m}": _candidate(evidence=e, loss_ema=m)
-        for e in (True, False)
-        for m in (0.0, 0.8)
-    },
-    # score with an evaluation pass or from the training pass itself (cheaper)
-    "scoring": {f"scoring={m}": _candidate(scoring=m) for m in ("pass", "online")},
-    # drop the untrusted samples, or keep them with targets and DM weights set by their clean-probability
-    "untrusted": {f"untrusted={m}": _candidate(untrusted=m) for m in ("drop", "soft")},
-}
 CANDIDATES = CANDIDATE_SETS["outer"]
 
 
@@ -96,7 +75,7 @@ class CandidateScore:
 
 def score_candidate(
     name: str,
-    candidate: Candidate,
+    candidate: Overrides,
     config: ExperimentConfig,
     nd: NoisyData,
     val: ValidationSet,
@@ -104,10 +83,10 @@ def score_candidate(
     experts_root: Path | None = None,
 ) -> CandidateScore:
     """Run TAD with ``candidate`` on the training subset and score its distilled set on ``val``."""
-    trust, recalib = candidate(config.trust, config.recalib)
-    config = replace(config, trust=trust, recalib=recalib)
-    state, _ = run_tad_experts(config, nd, device, None, experts_root)
-    syn = distill_arm("tad", config, nd, state, device, None, None, experts_root).detached()
+    config = apply_overrides(config, candidate)
+    ctx = RunContext(config, nd, device, experts_root=experts_root)
+    state, _ = run_tad_experts(ctx)
+    syn = distill_arm(ctx, "tad", state).detached()
     noisy_hits, clean_hits = [], []
     for k in range(config.eval.num_eval):
         net = train_on_synthetic(
@@ -150,7 +129,7 @@ def to_json(
     scores: dict[str, list[CandidateScore]],
     config: ExperimentConfig,
     per_class: int,
-    candidates: dict[str, Candidate] = CANDIDATES,
+    candidates: dict[str, Overrides] = CANDIDATES,
 ) -> dict:
     return {
         "criterion": CRITERION,
@@ -162,12 +141,91 @@ def to_json(
     }
 
 
+def resumed_scores(
+    path: Path,
+    base: ExperimentConfig,
+    per_class: int,
+    settings: dict[str, NoiseConfig],
+    candidates: dict[str, Overrides],
+) -> dict[str, list[CandidateScore]]:
+    """The scores ``path`` holds for the wanted settings and candidates, if it was written for the same
+    base configuration, criterion and validation split; otherwise none."""
+    scores: dict[str, list[CandidateScore]] = {setting: [] for setting in settings}
+    if not path.is_file():
+        return scores
+    old = json.loads(path.read_text())
+    same = {"criterion": CRITERION, "validation_per_class": per_class}
+    same["base_config"] = json.loads(json.dumps(to_dict(base)))
+    if all(old.get(k) == v for k, v in same.items()):
+        for setting, rows in old.get("settings", {}).items():
+            if setting in scores:
+                scores[setting] = [CandidateScore(**row) for row in rows if row["name"] in candidates]
+    return scores
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Every score (by setting), each candidate's mean noisy-validation accuracy, and the one chosen."""
+
+    scores: dict[str, list[CandidateScore]]
+    mean_noisy_val_accuracy: dict[str, float]
+    chosen: str
+
+
+def run_selection(
+    base: ExperimentConfig,
+    settings: dict[str, NoiseConfig],
+    candidates: dict[str, Overrides],
+    *,
+    seeds: Sequence[int],
+    validation_per_class: int,
+    device: torch.device,
+    path: str | Path,
+    experts_root: Path | None = None,
+    command: Sequence[str] = (),
+    on_score: Callable[[str, CandidateScore], None] | None = None,
+) -> Selection:
+    """Score every candidate under every setting and seed, and choose by mean noisy-validation accuracy.
+
+    ``path`` (JSON) is rewritten after each score, and a rerun keeps the scores it already holds for
+    the same base configuration, so an interrupted selection resumes. ``on_score(setting, score)``
+    reports each new score.
+    """
+    path = Path(path)
+    scores = resumed_scores(path, base, validation_per_class, settings, candidates)
+
+    def save() -> dict:
+        payload = {**to_json(scores, base, validation_per_class, candidates), "command": list(command)}
+        atomic_write_text(json.dumps(payload, indent=1), path)
+        return payload
+
+    for setting, noise in settings.items():
+        for seed in seeds:
+            config = replace(with_noise(base, noise), seed=seed)
+            done = {s.name for s in scores[setting] if s.seed == seed}
+            missing = [name for name in candidates if name not in done]
+            if not missing:
+                continue
+            nd = prepare_data(config)
+            val = validation_set(config, nd.data, validation_per_class)
+            for name in missing:
+                score = score_candidate(name, candidates[name], config, nd, val, device, experts_root)
+                scores[setting].append(score)
+                if on_score is not None:
+                    on_score(setting, score)
+                save()
+    summary = save()
+    return Selection(scores, summary["mean_noisy_val_accuracy"], summary["chosen"])
+
+
 __all__ = [
     "CANDIDATES",
-    "CANDIDATE_SETS",
     "CRITERION",
     "CandidateScore",
+    "Selection",
     "ValidationSet",
+    "resumed_scores",
+    "run_selection",
     "score_candidate",
     "summarise",
     "to_json",

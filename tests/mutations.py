@@ -25,15 +25,15 @@ MUTATIONS = {
     # the trust model starts from the true labels where they are given (a leak of the clean labels)
     "clean-labels-start": (
         "tad/experts.py",
-        "everyone_trusted(noisy_labels, num_classes)",
-        "everyone_trusted(noisy_labels if clean_labels is None else clean_labels, num_classes)",
+        "everyone_trusted(self.labels, self.num_classes)",
+        "everyone_trusted(self.labels if self.clean_labels is None else self.clean_labels, self.num_classes)",
         [f"{EXPERTS}::test_the_method_path_never_reads_the_clean_labels"],
     ),
     # the division is handed the true labels as the observed ones (survives: see tests/README.md)
     "clean-labels-divide": (
         "tad/experts.py",
-        "                noisy_labels,\n                state,",
-        "                clean_labels if clean_labels is not None else noisy_labels,\n                state,",
+        "trust_step(scores, state, task.labels, k,",
+        "trust_step(scores, state, task.labels if task.clean_labels is None else task.clean_labels, k,",
         [f"{EXPERTS}::test_the_method_path_never_reads_the_clean_labels"],
     ),
     "no-consistency": (

@@ -7,6 +7,7 @@ import torch
 
 import tad.buffer as buffer
 from tad.buffer import Expert, ExpertSpec, consensus_split, train_experts
+from tad.checkpoint import safe_load
 from tad.config import (
     AugmentConfig,
     DataConfig,
@@ -16,6 +17,7 @@ from tad.config import (
     RecalibConfig,
     TrustConfig,
 )
+from tad.trust import everyone_trusted
 
 CPU = torch.device("cpu")
 
@@ -76,7 +78,7 @@ def test_killed_after_k_experts_then_rerun_gives_the_same_files(tmp_path, monkey
     train_experts("tad", images, noisy, clean, 3, SPEC, root=uninterrupted, device=CPU)
 
     interrupted = tmp_path / "b"
-    real_train = buffer.train_expert
+    real_train = buffer.fit_expert
     calls = {"n": 0}
 
     def dies_on_third(*args, **kwargs):
@@ -85,18 +87,18 @@ def test_killed_after_k_experts_then_rerun_gives_the_same_files(tmp_path, monkey
             raise KeyboardInterrupt
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(buffer, "train_expert", dies_on_third)
+    monkeypatch.setattr(buffer, "fit_expert", dies_on_third)
     with pytest.raises(KeyboardInterrupt):
         train_experts("tad", images, noisy, clean, 3, SPEC, root=interrupted, device=CPU)
     assert len(list(SPEC.folder(interrupted, "tad").glob("expert_*[0-9].pt"))) == 2
-    monkeypatch.setattr(buffer, "train_expert", real_train)
+    monkeypatch.setattr(buffer, "fit_expert", real_train)
     trained = {"n": 0}
 
     def counting(*args, **kwargs):
         trained["n"] += 1
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(buffer, "train_expert", counting)
+    monkeypatch.setattr(buffer, "fit_expert", counting)
     train_experts("tad", images, noisy, clean, 3, SPEC, root=interrupted, device=CPU)
     assert trained["n"] == 1  # the two finished experts were not recomputed
     a, b = files_of(SPEC.folder(uninterrupted, "tad")), files_of(SPEC.folder(interrupted, "tad"))
@@ -124,7 +126,7 @@ def test_an_interrupted_expert_continues_from_its_last_epoch(tmp_path, monkeypat
     with pytest.raises(KeyboardInterrupt):
         train_experts("tad", images, noisy, clean, 3, spec, root=tmp_path / "b", device=CPU)
     partial = SPEC.folder(tmp_path / "b", "tad") / "expert_000.partial.pt"
-    assert torch.load(partial, weights_only=False)["progress"].epoch == 2
+    assert safe_load(partial, buffer._SAVED)["progress"].epoch == 2  # a partial expert reads safely
     monkeypatch.setattr(buffer, "atomic_save", real_save)
     resumed = train_experts("tad", images, noisy, clean, 3, spec, root=tmp_path / "b", device=CPU)[0]
     assert_same_expert(reference, resumed)
@@ -211,3 +213,20 @@ def test_a_tad_expert_that_finds_no_noise_is_the_vanilla_expert():
     for v, t in zip(vanilla, tad, strict=True):
         assert t.trusted.all()
         torch.testing.assert_close(v.trajectory, t.trajectory, rtol=0, atol=0)
+
+
+def test_each_kind_of_expert_is_a_task_of_the_spec():
+    # The kinds differ only in what they train on and whether they divide; the rest is the spec's.
+    images, noisy, clean = make_problem()
+    tasks = {kind: SPEC.task(kind, images, noisy, clean, 3) for kind in ("vanilla", "tad", "clean")}
+    assert torch.equal(tasks["vanilla"].labels, noisy) and torch.equal(tasks["tad"].labels, noisy)
+    assert torch.equal(tasks["clean"].labels, clean)
+    assert [kind for kind, task in tasks.items() if task.dynamic] == ["tad"]
+    for task in tasks.values():
+        settings = (task.model, task.expert, task.augment, task.recalib)
+        assert settings == (SPEC.model, SPEC.expert, SPEC.augment, SPEC.recalib)
+        assert replace(task.trust, enabled=True) == SPEC.trust and torch.equal(task.clean_labels, clean)
+    split = everyone_trusted(noisy, 3)
+    oracle = SPEC.task("oracle", images, noisy, clean, 3, fixed_split=split)
+    # the oracle trains on its fixed split from the first epoch and never divides
+    assert oracle.masked and not oracle.dynamic and oracle.initial_split() is split

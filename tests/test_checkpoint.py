@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
 import pytest
 import torch
 
-from tad.checkpoint import atomic_save, atomic_write_text, load_checkpoint, metadata_differences
+from tad.checkpoint import atomic_save, atomic_write_text, load_checkpoint, metadata_differences, safe_load
 
 META = {"config": {"ipc": 10, "noise": {"kind": "pairflip", "rate": 0.4}}, "version": "0.1.0"}
 
@@ -68,3 +72,73 @@ def test_atomic_write_text(tmp_path):
     atomic_write_text("second", path)
     assert path.read_text() == "second"
     assert [p.name for p in path.parent.iterdir()] == ["results.json"]
+
+
+@dataclass(frozen=True)
+class _Result:
+    images: torch.Tensor
+    accs: tuple[float, ...]
+
+
+class _Planted:
+    """Pickles to a call of ``Path.touch``: what a file planted to run code on load looks like."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return (Path.touch, (self.target,))
+
+
+def _bad_files(folder):
+    return sorted(p.name.split(".bad-")[0] for p in folder.iterdir() if ".bad-" in p.name)
+
+
+@pytest.mark.damaged_files
+def test_the_project_classes_named_by_the_caller_load_and_no_others(tmp_path):
+    value = _Result(torch.ones(2, 3), (1.0, 2.0))
+    path = atomic_save({"meta": META, "value": value}, tmp_path / "arm.pt")
+    loaded = load_checkpoint(path, META, allowed=(_Result,))
+    assert torch.equal(loaded["value"].images, value.images) and loaded["value"].accs == (1.0, 2.0)
+    assert load_checkpoint(path, META) is None  # _Result not named: refused, moved aside
+    assert _bad_files(tmp_path) == ["arm.pt"] and not path.exists()
+
+
+@pytest.mark.damaged_files
+def test_a_file_planted_to_run_code_is_refused_without_running_it(tmp_path, caplog):
+    touched = tmp_path / "code-ran"
+    path = tmp_path / "expert_000.pt"
+    torch.save({"meta": META, "value": _Planted(touched)}, path)
+    with caplog.at_level(logging.WARNING, logger="tad.checkpoint"):
+        assert load_checkpoint(path, META) is None
+    assert not touched.exists()
+    assert _bad_files(tmp_path) == ["expert_000.pt"]
+    assert len(caplog.records) == 1 and "expert_000.pt" in caplog.records[0].getMessage()
+
+
+@pytest.mark.damaged_files
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty", "no-metadata"])
+def test_a_damaged_file_is_moved_aside_and_reads_as_missing(tmp_path, caplog, damage):
+    path = atomic_save({"meta": META, "value": torch.arange(1000.0)}, tmp_path / "trust.pt")
+    data = path.read_bytes()
+    if damage == "truncated":
+        path.write_bytes(data[: len(data) // 2])  # what a full disk or an interrupted copy leaves
+    elif damage == "garbage":
+        path.write_bytes(bytes(reversed(data)))
+    elif damage == "empty":
+        path.write_bytes(b"")
+    else:
+        atomic_save({"value": 1}, path)
+    with caplog.at_level(logging.WARNING, logger="tad.checkpoint"):
+        assert load_checkpoint(path, META) is None
+    assert not path.exists() and _bad_files(tmp_path) == ["trust.pt"]
+    assert "trust.pt" in caplog.text and "recompute" in caplog.text
+    # the caller recomputes and saves; the next load finds the new file
+    atomic_save({"meta": META, "value": 2}, path)
+    assert load_checkpoint(path, META)["value"] == 2
+
+
+def test_safe_load_returns_plain_values(tmp_path):
+    path = atomic_save({"a": [1, 2.5, "x", None], "t": torch.zeros(3)}, tmp_path / "plain.pt")
+    loaded = safe_load(path)
+    assert loaded["a"] == [1, 2.5, "x", None] and torch.equal(loaded["t"], torch.zeros(3))

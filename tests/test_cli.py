@@ -13,9 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from tad.__main__ import build_parser, config_from_args, default_run_name, format_table, main
+from tad.__main__ import main
+from tad.cli import build_parser
+from tad.cli_config import config_from_args, default_run_name
 from tad.config import NoiseConfig
 from tad.presets import get_preset
+from tad.reproduce import read_results
+from tad.results import format_table
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
 ARM_NAMES = {"random": "random real", "vanilla": "DM vanilla", "tad": "DM + TAD", "clean": "DM clean labels"}
@@ -53,13 +57,41 @@ BAD_INPUTS = [
     (["--arms", "random,foo"], "arm must be one of random, vanilla, tad, clean; got 'foo'"),
     (["--ipc", "abc"], "argument --ipc: invalid int value: 'abc'"),
     (["run", "--bogus-option"], "unrecognized arguments: --bogus-option"),
-    (["--expert-epochs", "1"], "experts train 1 epochs, which leaves none after 1 warm-up epochs"),
+    (["--set", "expert.epochs=1"], "experts train 1 epochs, which leaves none after 1 warm-up epochs"),
+    (["--set", "trust.lamda_cons=0.5"], "unknown key 'trust.lamda_cons': in trust, TrustConfig's keys are"),
+    (["--set", "bogus=1"], "the sections are data, noise, model"),
+    (["--set", "expert.epochs=ten"], "expert.epochs takes a whole number; got 'ten'."),
+    (["--set", "tm.memory_saving=maybe"], "tm.memory_saving takes true or false; got 'maybe'."),
+    (["--set", "trust.threshold=median"], "trust.threshold must be one of flexmatch, classmean, global"),
+    (["--set", "trust"], "an override is key=value, such as trust.lambda_cons=0.5; got 'trust'."),
+    (["--set", "ipc=3"], "--set cannot change ipc: use --ipc."),
+    (["--set", "noise.rate=0.2"], "--set cannot change noise.rate: use --rate."),
+    (["--real-labels", "rand1"], "--real-labels names human labels, so it needs --noise real."),
+    (["reproduce", "--grid", "bogus"], "unknown grid 'bogus'"),
+    (["reproduce", "--methods", "dm,gm"], "unknown method 'gm'"),
+    (["reproduce", "--methods", ","], "name at least one base distiller"),
+    (["reproduce", "--only", "bogus-40"], "--only names ['bogus-40']; main runs clean, symmetric-20"),
+    (["reproduce", "--variant", "bogus"], "unknown variant 'bogus'; choose from full, two-stage"),
+    (["reproduce", "--variant", "two-stage"], "--variant two-stage is an ablation: add --grid ablations."),
+    (["reproduce", "--preset", "digits", "--ipc", "0"], "ExperimentConfig.ipc must be positive; got 0."),
+    (["reproduce", "--set", "eval.epochs=2"], "a run changed with --set needs a results file of its own"),
+    (["reproduce", "--set", "seed=2"], "--set cannot change seed: use --seed."),
+    (
+        ["reproduce", "--grid", "ablations", "--set", "trust.evidence=false", "--results", "r.jsonl"],
+        "--set cannot change trust.evidence: the ablations grid's split-every-class rows set it.",
+    ),
     (["diagnose", "--settings", "bogus-40"], "unknown setting(s) ['bogus-40']"),
+    (["diagnose", "--separability", "--no-oracle"], "--separability trains experts only, so --no-oracle"),
+    (["diagnose", "--set", "method=dm"], "--set cannot change method: the diagnosis runs DATM."),
     (["select", "--candidates", "bogus"], "argument --candidates: invalid choice: 'bogus'"),
     (["select", "--seeds", "0"], "--seeds must be at least 1."),
     (["select", "--preset", "digits"], "preset digits trains on the whole training set"),
     (["select", "--validation-per-class", "0"], "--validation-per-class must be at least 1."),
     (["select", "--method", "gm"], "unknown method 'gm'"),
+    (["select", "--settings", ","], "--settings names no noise setting."),
+    (["select", "--set", "trust.evidence=false"], "trust.evidence: the candidates of outer vary it."),
+    (["gpu-check", "--syn-steps", "0"], "--syn-steps must be at least 1."),
+    (["gpu-check", "--preset", "digits"], "the GPU check runs trajectory matching"),
 ]
 
 
@@ -96,7 +128,7 @@ def test_run_help_lists_every_option_with_its_default(tmp_path):
     assert done.returncode == 0 and done.stderr == ""
     text = " ".join(done.stdout.split())
     options = [a for a in run_parser()._actions if a.option_strings and a.dest != "help"]
-    assert len(options) >= 25
+    assert len(options) >= 15
     for action in options:
         for flag in action.option_strings:
             assert flag in text, flag
@@ -105,6 +137,7 @@ def test_run_help_lists_every_option_with_its_default(tmp_path):
         if action.default not in (None, False):
             assert f"(default: {action.default})" in rendered, action.option_strings
     assert "python -m tad run --noise symmetric --rate 0.4" in done.stdout  # the examples survive formatting
+    assert "--set expert.epochs=10" in done.stdout
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -119,16 +152,24 @@ def test_default_command_line_is_the_digits_demo():
 
 
 def test_options_reach_the_configuration():
-    argv = "--noise clean --expert-epochs 7 --dm-iterations 9 --num-eval 4 --eval-epochs 11 --width 16"
-    argv += " --seed 2 --zca --train-per-class 30 --noise-seed 5 --ipc 3"
-    config = config_from_args(parse(*argv.split(), "--arms", "tad, clean"))
+    sets = ["expert.epochs=7", "dm.iterations=9", "eval.num_eval=4", "eval.epochs=11", "model.width=16"]
+    sets += ["data.zca=true", "noise.seed=5", "trust.lambda_cons=0.5", "tm.batch_syn=none"]
+    argv = ["--noise", "clean", "--seed", "2", "--train-per-class", "30", "--ipc", "3"]
+    config = config_from_args(parse(*argv, "--arms", "tad, clean", *(f"--set={s}" for s in sets)))
     assert config.noise == NoiseConfig(kind="clean", rate=0.0, seed=5)
     assert (config.expert.epochs, config.dm.iterations) == (7, 9)
     assert (config.eval.num_eval, config.eval.epochs) == (4, 11)
     assert config.model.width == 16 and config.arms == ("tad", "clean") and config.seed == 2
     assert config.data.zca and config.data.train_per_class == 30 and config.ipc == 3
+    assert config.trust.lambda_cons == 0.5 and config.tm.batch_syn is None
     assert config.name == "digits-clean-ipc3-dm-s2"
-    assert config_from_args(parse("--name", "mine")).name == "mine"
+    assert config_from_args(parse("--set", "name=mine")).name == "mine"
+
+
+def test_set_overrides_the_noisy_label_changes_of_a_datm_preset():
+    argv = ["--dataset", "cifar10", "--preset", "datm-cifar10-ipc10", "--noise", "symmetric"]
+    assert config_from_args(parse(*argv)).tm.lr_teacher == 0.001  # DD_LNL's change
+    assert config_from_args(parse(*argv, "--set", "tm.lr_teacher=0.02")).tm.lr_teacher == 0.02
 
 
 def test_run_names_and_presets_follow_the_dataset():
@@ -163,8 +204,8 @@ def test_format_table_has_one_row_per_arm():
 
 @pytest.mark.slow
 def test_a_tiny_run_writes_results_and_the_picture(tmp_path):
-    lengths = "--expert-epochs 3 --dm-iterations 3 --eval-epochs 3 --num-eval 2 --width 8"
-    argv = ["run", *lengths.split(), "--out", str(tmp_path / "runs")]
+    lengths = ["expert.epochs=3", "dm.iterations=3", "eval.epochs=3", "eval.num_eval=2", "model.width=8"]
+    argv = ["run", *(f"--set={s}" for s in lengths), "--out", str(tmp_path / "runs")]
     done, _ = run_tad(*argv, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
@@ -180,13 +221,6 @@ def test_a_tiny_run_writes_results_and_the_picture(tmp_path):
     for row in ARM_NAMES.values():
         assert row in done.stdout
     assert "results: " in done.stdout and "realised noise rate" in done.stdout
-
-
-def test_the_command_line_knows_every_candidate_set():
-    from tad.__main__ import SELECTION_SETS
-    from tad.selection import CANDIDATE_SETS
-
-    assert tuple(CANDIDATE_SETS) == SELECTION_SETS
 
 
 @pytest.mark.parametrize(
@@ -206,3 +240,74 @@ def test_an_output_path_under_a_file_is_one_sentence_at_once(tmp_path, argv):
     done, seconds = run_tad(*[a.format(file=blocker) for a in argv], cwd=tmp_path)
     assert_one_line_error(done, f"{blocker} is a file")
     assert seconds < 5.0 and sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+# the digits at a toy scale: every stage runs, in seconds (passed as --set overrides)
+TINY = [
+    f"--set={s}"
+    for s in (
+        "data.train_per_class=30",
+        "model.width=8",
+        "model.depth=2",
+        "expert.epochs=3",
+        "expert.num_experts=1",
+        "expert.batch_size=64",
+        "dm.iterations=3",
+        "eval.num_eval=1",
+        "eval.epochs=3",
+    )
+]
+
+
+@pytest.mark.slow
+def test_reproduce_appends_one_row_per_setting_and_a_rerun_skips_them(tmp_path, monkeypatch, capsys):
+    argv = ["reproduce", "--preset", "digits", "--methods", "dm", "--only", "clean,symmetric-40"]
+    argv += ["--ipc", "2", *TINY, "--results", "rows.jsonl", "--out", "runs"]
+    done, _ = run_tad(*argv, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = read_results(tmp_path / "rows.jsonl")
+    keys = ["digits|main|dm|clean|full|ipc2|seed0", "digits|main|dm|symmetric-40|full|ipc2|seed0"]
+    assert [r["key"] for r in rows] == keys and [r["setting"] for r in rows] == ["clean", "symmetric-40"]
+    assert list(rows[0]["arms"]) == ["random", "vanilla", "tad"]  # no clean arm on clean labels
+    assert list(rows[1]["arms"]) == ["random", "vanilla", "tad", "clean"]
+    noisy = rows[1]
+    assert noisy["noise"]["kind"] == "symmetric" and noisy["noise"]["rate"] == 0.4
+    assert 0.2 < noisy["realised_noise_rate"] < 0.6 and rows[0]["realised_noise_rate"] == 0.0
+    assert noisy["config"]["expert"]["epochs"] == 3 and noisy["config"]["data"]["train_per_class"] == 30
+    assert (noisy["ipc"], noisy["seed"], noisy["preset"]) == (2, 0, "digits")
+    assert noisy["command"] == ["python", "-m", "tad", *argv]
+    for arm in noisy["arms"].values():
+        assert len(arm["accs"]) == 1 and 0.0 <= arm["acc_mean"] <= 100.0
+    assert "main: 2 new row(s) in rows.jsonl" in done.stdout
+    before = (tmp_path / "rows.jsonl").read_text()
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 0  # in this process: every row is in the file, so nothing runs
+    out = capsys.readouterr().out
+    assert "main: 0 new row(s)" in out and "--" not in out
+    assert (tmp_path / "rows.jsonl").read_text() == before
+
+
+@pytest.mark.slow
+def test_select_writes_every_score_and_chooses_the_best_mean_noisy_accuracy(tmp_path, monkeypatch, capsys):
+    argv = ["select", "--preset", "digits", "--settings", "symmetric-40", "--seeds", "2", "--seed", "3"]
+    argv += ["--candidates", "scoring", "--validation-per-class", "20", "--ipc", "2", *TINY]
+    argv += ["--results", "selection.json", "--out", "runs"]
+    done, _ = run_tad(*argv, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    payload = json.loads((tmp_path / "selection.json").read_text())
+    rows = payload["settings"]["symmetric-40"]
+    candidates = ["scoring=pass", "scoring=online"]
+    assert payload["candidates"] == candidates and payload["validation_per_class"] == 20
+    assert sorted((r["name"], r["seed"]) for r in rows) == sorted((c, s) for c in candidates for s in (3, 4))
+    means = {c: sum(r["noisy_val_accuracy"] for r in rows if r["name"] == c) / 2 for c in candidates}
+    assert payload["mean_noisy_val_accuracy"] == pytest.approx(means)
+    assert means[payload["chosen"]] == max(means.values())
+    assert f"chosen: {payload['chosen']}; written to selection.json" in done.stdout
+    assert done.stdout.count("noisy-val") == 4
+    base = payload["base_config"]
+    assert base["method"] == "dm" and base["data"]["train_per_class"] == 30 and base["ipc"] == 2
+    assert payload["command"] == ["python", "-m", "tad", *argv]
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 0  # in this process: every score is in the file, so nothing runs
+    assert "noisy-val" not in capsys.readouterr().out
+    assert json.loads((tmp_path / "selection.json").read_text())["settings"] == payload["settings"]

@@ -201,3 +201,35 @@ def test_trajectory_matching_refuses_batchnorm(method):
     with pytest.raises(ValueError, match="BatchNorm's running statistics would be lost"):
         ExperimentConfig(method=method, model=ModelConfig(norm="batchnorm"), expert=ExpertConfig(epochs=30))
     ExperimentConfig(method="dm", model=ModelConfig(norm="batchnorm"))  # DM keeps no trajectories
+
+
+@pytest.mark.parametrize(
+    ("noise", "name"),
+    [
+        (NoiseConfig(), "clean"),
+        (NoiseConfig(kind="symmetric", rate=0.2), "symmetric-20"),
+        (NoiseConfig(kind="asymmetric", rate=0.4, seed=3), "asymmetric-40"),
+        (NoiseConfig(kind="pairflip", rate=0.4), "pairflip-40"),
+        (NoiseConfig(kind="real", real_labels="aggre"), "cifar10n-aggre"),
+        (NoiseConfig(kind="real", real_labels="rand1"), "cifar10n-rand1"),
+        (NoiseConfig(kind="real", real_labels="noisy100"), "cifar100n-noisy100"),
+    ],
+)
+def test_a_noise_setting_has_one_name(noise, name):
+    assert noise.name == name
+    assert "name" not in to_dict(noise)  # a property: the saved configs do not change
+
+
+def test_the_names_of_the_committed_results_rows_are_their_settings():
+    from pathlib import Path
+
+    rows = [
+        json.loads(line)
+        for path in sorted((Path(__file__).parents[1] / "results").glob("*.jsonl"))
+        for line in path.read_text().splitlines()
+        if line.strip()
+    ]
+    noisy = [r for r in rows if isinstance(r.get("noise"), dict)]
+    assert noisy  # resuming finds the committed rows only if the names did not change
+    for row in noisy:
+        assert from_dict(NoiseConfig, row["noise"]).name == row["setting"]

@@ -1,5 +1,5 @@
-"""Tests for tad.data: the embedded digits, ZCA, error messages, a synthetic Tiny ImageNet folder, and
-the local CIFAR-10 copy (skipped where shared/data is absent)."""
+"""Tests for tad.data and the file readers of tad.sources: the embedded digits, ZCA, error messages, a
+synthetic Tiny ImageNet folder, and the local CIFAR-10 copy (skipped where shared/data is absent)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 import tad.data as data
+import tad.sources as sources
 from tad.config import DataConfig
 from tad.data import ZCA, check_available, class_balanced_subset, load_dataset
 
@@ -174,7 +175,7 @@ def test_tiny_cifar_folder_loads(tmp_path):
     loaded = load_dataset(config)
     assert loaded.train_images.shape == (20, 3, 32, 32) and len(loaded.test_images) == 4
     assert loaded.train_labels.tolist() == [0, 1, 2, 3] * 5
-    assert loaded.mean == data.CIFAR10_MEAN and loaded.class_names[3] == "class3"
+    assert loaded.mean == sources.CIFAR10_MEAN and loaded.class_names[3] == "class3"
     direct = load_dataset(replace(config, data_root=str(tmp_path / "cifar-10-batches-py")))
     assert torch.equal(direct.train_images, loaded.train_images)  # the batches folder itself works too
 
@@ -239,7 +240,7 @@ def test_tiny_imagenet_folder_loads_with_sorted_wnid_labels(tmp_path, sorted_val
     assert tiny.train_images.shape == (6, 3, 64, 64)
     assert tiny.train_labels.tolist() == [0, 0, 1, 1, 2, 2]
     assert tiny.class_names == ("goldfish", "great white shark", "n03")
-    assert tiny.mean == data.IMAGENET_MEAN
+    assert tiny.mean == sources.IMAGENET_MEAN
     shade = tiny.to_display(tiny.test_images).mean(dim=(1, 2, 3)) * 255
     expected = 60.0 * (tiny.test_labels + 1)
     torch.testing.assert_close(shade, expected.float(), atol=2.0, rtol=0)

@@ -1,19 +1,19 @@
-"""DATM's initialisation and the checkpointed trajectory-matching loop."""
+"""DATM's initialisation (tad.distill.datm) and the checkpointed loop it runs in (tad.distill.matching)."""
 
 import pytest
 import torch
 
-import tad.distill.datm as datm
+import tad.distill.matching as matching
 from tad.config import AugmentConfig, ModelConfig, TMConfig
-from tad.distill.base import SyntheticSet
 from tad.distill.datm import (
-    distill_trajectory_matching,
     expert_predictions,
     expert_soft_labels,
     init_predicted_correctly,
     initial_synthetic_set,
 )
+from tad.distill.matching import distill_trajectory_matching
 from tad.models import build_model, flatten_params
+from tad.synthetic import SyntheticSet
 
 AUG = AugmentConfig(strategy="crop_scale")
 
@@ -66,29 +66,23 @@ def test_pool_restricts_initial_images():
     images, labels = problem()
     pool = torch.zeros(30, dtype=torch.bool)
     pool[[0, 1, 10, 11, 20, 21]] = True
-    init = init_predicted_correctly(
-        images,
-        labels,
-        pool,
-        2,
-        3,
-        skeleton=skeleton(),
-        expert_params=[expert_params(1)],
-        generator=torch.Generator().manual_seed(0),
-    )
-    chosen = {int((images == img).flatten(1).all(1).nonzero()[0]) for img in init.images}
-    assert chosen == {0, 1, 10, 11, 20, 21}
-    with pytest.raises(ValueError, match="too few images"):
-        init_predicted_correctly(
+
+    def init(ipc: int):
+        return init_predicted_correctly(
             images,
             labels,
             pool,
-            3,
+            ipc,
             3,
             skeleton=skeleton(),
             expert_params=[expert_params(1)],
             generator=torch.Generator().manual_seed(0),
         )
+
+    chosen = {int((images == img).flatten(1).all(1).nonzero()[0]) for img in init(2).images}
+    assert chosen == {0, 1, 10, 11, 20, 21}
+    with pytest.raises(ValueError, match="too few images"):
+        init(3)
 
 
 def test_soft_labels_average_the_agreeing_experts():
@@ -169,7 +163,7 @@ def test_loop_learns_images_labels_and_step_size():
 
 def test_interrupted_distillation_resumes_to_the_same_result(tmp_path, monkeypatch):
     reference = run_loop(None, 6)
-    real_step = datm.matching_step
+    real_step = matching.matching_step
     calls = {"n": 0}
 
     def dies_at_five(*args, **kwargs):
@@ -178,12 +172,12 @@ def test_interrupted_distillation_resumes_to_the_same_result(tmp_path, monkeypat
             raise KeyboardInterrupt
         return real_step(*args, **kwargs)
 
-    monkeypatch.setattr(datm, "matching_step", dies_at_five)
+    monkeypatch.setattr(matching, "matching_step", dies_at_five)
     with pytest.raises(KeyboardInterrupt):
         run_loop(tmp_path, 6)
     saved = torch.load(tmp_path / "ckpt.pt", weights_only=False)
     assert saved["iteration"] == 4  # checkpoint_every=2: the last save before the interruption
-    monkeypatch.setattr(datm, "matching_step", real_step)
+    monkeypatch.setattr(matching, "matching_step", real_step)
     resumed = run_loop(tmp_path, 6)
     torch.testing.assert_close(resumed.images, reference.images, rtol=0, atol=0)
     torch.testing.assert_close(resumed.labels, reference.labels, rtol=0, atol=0)

@@ -37,19 +37,26 @@ def scores_against(labels: torch.Tensor, problem: dict[str, torch.Tensor], seed:
     return SampleScores(torch.where(right, low, high).clamp(min=0), problem["probs"], problem["features"])
 
 
+def step(
+    p: dict[str, torch.Tensor],
+    state: TrustState,
+    scores: SampleScores,
+    *,
+    trust: TrustConfig | None = None,
+    recalib: RecalibConfig | None = None,
+    seed: int = 0,
+) -> TrustState:
+    """One trust step against ``p``'s observed labels (default: the default outer step, no recall)."""
+    trust = trust or TrustConfig()
+    recalib = recalib or RecalibConfig(enabled=False)
+    return trust_step(scores, state, p["noisy"], NUM_CLASSES, trust=trust, recalib=recalib, seed=seed)
+
+
 def test_trust_step_divides_then_recalls_with_correct_pseudo_labels():
     p = synthetic_problem()
     state = TrustState(split=everyone_trusted(p["noisy"], NUM_CLASSES))
     scores = scores_against(p["noisy"], p)
-    new = trust_step(
-        scores,
-        state,
-        p["noisy"],
-        NUM_CLASSES,
-        trust=TrustConfig(),
-        recalib=RecalibConfig(recall_cap=0.5),
-        seed=0,
-    )
+    new = step(p, state, scores, recalib=RecalibConfig(recall_cap=0.5))
     split = new.split
     assert new.newly_recalled == int(split.recalled.sum()) > 0
     assert int(split.recalled.sum()) <= int(0.5 * (400 - (split.trusted & ~split.recalled).sum()))
@@ -64,15 +71,7 @@ def test_trust_step_divides_then_recalls_with_correct_pseudo_labels():
 def test_trust_step_without_recall_only_divides():
     p = synthetic_problem()
     state = TrustState(split=everyone_trusted(p["noisy"], NUM_CLASSES))
-    new = trust_step(
-        scores_against(p["noisy"], p),
-        state,
-        p["noisy"],
-        NUM_CLASSES,
-        trust=TrustConfig(),
-        recalib=RecalibConfig(enabled=False),
-        seed=0,
-    )
+    new = step(p, state, scores_against(p["noisy"], p))
     assert new.newly_recalled == 0 and not new.split.recalled.any()
     assert torch.equal(new.split.labels, p["noisy"])
     correct = p["noisy"] == p["clean"]
@@ -95,15 +94,7 @@ def test_a_recalled_sample_failing_the_recheck_gets_its_noisy_label_back():
         p_clean=torch.ones(400),
         thresholds=torch.full((NUM_CLASSES,), 0.5),
     )
-    new = trust_step(
-        scores_against(labels, p),
-        TrustState(split=previous),
-        p["noisy"],
-        NUM_CLASSES,
-        trust=TrustConfig(),
-        recalib=RecalibConfig(enabled=False),
-        seed=0,
-    )
+    new = step(p, TrustState(split=previous), scores_against(labels, p))
     split = new.split
     assert split.trusted[kept] and split.recalled[kept] and split.labels[kept] == p["clean"][kept]
     assert not split.trusted[dropped] and not split.recalled[dropped]
@@ -114,12 +105,7 @@ def test_trust_step_is_seeded():
     p = synthetic_problem()
     state = TrustState(split=everyone_trusted(p["noisy"], NUM_CLASSES))
     scores = scores_against(p["noisy"], p)
-    runs = [
-        trust_step(
-            scores, state, p["noisy"], NUM_CLASSES, trust=TrustConfig(), recalib=RecalibConfig(), seed=5
-        )
-        for _ in range(2)
-    ]
+    runs = [step(p, state, scores, recalib=RecalibConfig(), seed=5) for _ in range(2)]
     assert torch.equal(runs[0].split.trusted, runs[1].split.trusted)
     assert torch.equal(runs[0].split.labels, runs[1].split.labels)
 
@@ -128,15 +114,7 @@ def test_loss_average_carries_over_for_unchanged_labels():
     p = synthetic_problem()
     state = TrustState(split=everyone_trusted(p["noisy"], NUM_CLASSES), loss_average=torch.full((400,), 1.0))
     scores = scores_against(p["noisy"], p)
-    new = trust_step(
-        scores,
-        state,
-        p["noisy"],
-        NUM_CLASSES,
-        trust=TrustConfig(loss_ema=0.5),
-        recalib=RecalibConfig(enabled=False),
-        seed=0,
-    )
+    new = step(p, state, scores, trust=TrustConfig(loss_ema=0.5))
     torch.testing.assert_close(new.loss_average, 0.5 + 0.5 * scores.losses)
 
 

@@ -7,7 +7,7 @@ import torch
 
 from tad.augment import sample_dsa
 from tad.config import AugmentConfig, DMConfig, ModelConfig
-from tad.distill.base import SyntheticSet, check_pools, class_pools, init_from_real, sample_from_pool
+from tad.distill.base import check_pools, class_pools, init_from_real, sample_from_pool
 from tad.distill.dm import distill_dm, distribution_matching_loss, dm_step_loss
 from tad.models import ConvNet
 
@@ -148,13 +148,3 @@ def test_class_pools_and_sampling():
     assert sorted(sample_from_pool(pools[0], 5, g).tolist()) == [0, 5]
     with pytest.raises(ValueError, match=r"class: count \{2: 1, 3: 0\}"):
         check_pools(pools, 2, "the pool")
-
-
-def test_synthetic_set_labels():
-    hard = SyntheticSet(torch.zeros(2, 1, 4, 4, requires_grad=True), torch.tensor([1, 0]))
-    assert not hard.soft and hard.hard_labels.tolist() == [1, 0]
-    soft = SyntheticSet(torch.zeros(2, 1, 4, 4), torch.tensor([[0.1, 2.0], [3.0, -1.0]]), lr=0.02)
-    assert soft.soft and soft.hard_labels.tolist() == [1, 0]
-    copy = hard.detached()
-    assert not copy.images.requires_grad and copy.images.data_ptr() != hard.images.data_ptr()
-    assert soft.detached().lr == 0.02

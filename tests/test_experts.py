@@ -18,8 +18,17 @@ from tad.config import (
     TrustConfig,
 )
 from tad.data import load_dataset
-from tad.diversion import trust_diagnostics
-from tad.experts import train_epoch, train_expert
+from tad.diversion import TrustState, trust_diagnostics
+from tad.experts import (
+    ExpertTask,
+    divide_if_due,
+    epoch_entry,
+    final_division,
+    fit_expert,
+    train_epoch,
+    train_expert,
+    train_trusted_epoch,
+)
 from tad.models import build_model, flatten_params, parameter_count
 from tad.noise import apply_noise
 
@@ -236,3 +245,35 @@ def test_the_method_path_never_reads_the_clean_labels(small):
         assert torch.equal(run.state.split.labels, with_clean.state.split.labels)
     assert with_clean.history[-1]["precision"] != shuffled.history[-1]["precision"]
     assert without.history[-1]["precision"] is None  # no clean labels: no diagnostics
+
+
+@pytest.mark.parametrize("scoring", ["pass", "online"])
+def test_an_expert_is_its_steps_the_trust_step_then_an_epoch_on_the_trusted_space(small, scoring):
+    # fit_expert only orchestrates: the steps called by hand, in order, give the same expert bit for bit.
+    trust = replace(SCHEDULES["dynamic"], scoring=scoring)
+    expert = ExpertConfig(epochs=3, lr=0.05, momentum=0.9, batch_size=64)
+    task = ExpertTask(
+        small["images"], small["noisy"], 10, TINY_MODEL, expert, trust, RecalibConfig(), DIGITS_AUGMENT
+    )
+    run = fit_expert(task, generator=torch.Generator().manual_seed(0), device=CPU, record_trajectory=True)
+    gen = torch.Generator().manual_seed(0)
+    net = task.build_net(gen, CPU)
+    sgd = {"lr": expert.lr, "momentum": expert.momentum, "weight_decay": expert.weight_decay}
+    optimizer = torch.optim.SGD(net.parameters(), **sgd)  # as fit_expert makes it
+    state, targets, recorded, history = TrustState(split=task.initial_split()), None, None, []
+    for epoch in range(expert.epochs):
+        before = state.split.recalled
+        state, targets = divide_if_due(
+            task, net, state, targets, recorded, epoch, history, gen.initial_seed()
+        )
+        record = task.records_scores(epoch)
+        loss, recorded = train_trusted_epoch(
+            task, net, optimizer, state, targets, generator=gen, record=record
+        )
+        history.append(epoch_entry(task, state, before, epoch, loss))
+        assert torch.equal(flatten_params(net), run.trajectory[epoch + 1])
+    assert history == run.history and history[-1]["divided"]
+    final = final_division(task, net, state, gen.initial_seed(), recorded).split
+    assert torch.equal(final.trusted, run.state.split.trusted) and torch.equal(
+        final.labels, run.state.split.labels
+    )

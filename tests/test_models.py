@@ -9,6 +9,7 @@ from tad.models import (
     build_model,
     flatten_params,
     functional_forward,
+    model_for_images,
     parameter_count,
     unflatten_params,
 )
@@ -92,3 +93,14 @@ def test_flat_parameters_round_trip_and_functional_forward():
     assert flat.grad is not None and flat.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="flat vector"):
         unflatten_params(net, flat[:-1])
+
+
+def test_a_model_for_images_takes_their_channels_and_side():
+    images = torch.zeros(5, 3, 16, 16)
+    config = ModelConfig(width=8, depth=2)
+    net = model_for_images(config, images, 7, generator=torch.Generator().manual_seed(3))
+    same = build_model(
+        config, channels=3, num_classes=7, image_size=16, generator=torch.Generator().manual_seed(3)
+    )
+    assert torch.equal(flatten_params(net), flatten_params(same))
+    assert net(images).shape == (5, 7)

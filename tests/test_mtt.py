@@ -1,17 +1,16 @@
-"""Trajectory matching: the loss, the functional student, its gradients and DATM's window."""
+"""Trajectory matching: the loss, the functional student, its gradients (tad.distill.mtt), and one step
+of the shared loop with DATM's window and gate (tad.distill.matching)."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from tad.config import AugmentConfig, ModelConfig, TMConfig
+from tad.distill.matching import make_state, matching_step, start_epoch_bound
 from tad.distill.mtt import (
     InnerStep,
-    make_state,
     matching_gradients_low_memory,
-    matching_step,
     plan_inner_steps,
-    start_epoch_bound,
     trajectory_matching_loss,
     unroll_student,
 )

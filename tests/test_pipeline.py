@@ -176,15 +176,60 @@ def test_arms_with_the_same_data_and_labels_give_the_same_synthetic_set():
     # Common random numbers across arms: a TAD split that trusts everyone with the observed labels
     # must distil exactly what vanilla distils, and the random arm is the vanilla initialisation.
     from tad.diversion import TrustState
-    from tad.pipeline import distill_arm
+    from tad.pipeline import RunContext, distill_arm
     from tad.trust import everyone_trusted
 
+    config = replace(tiny_config(), trust=replace(tiny_config().trust, untrusted="drop"))
+    nd = prepare_data(config)
+    ctx = RunContext(config, nd, torch.device("cpu"))
+    state = TrustState(split=everyone_trusted(nd.noisy_labels, nd.data.num_classes))
+    vanilla = distill_arm(ctx, "vanilla")
+    tad_arm = distill_arm(ctx, "tad", state)
+    assert torch.equal(vanilla.images, tad_arm.images) and torch.equal(vanilla.labels, tad_arm.labels)
+    clean = distill_arm(ctx, "clean")
+    assert not torch.equal(vanilla.images, clean.images)  # other labels, other class pools
+    # with soft use of the untrusted samples, an everyone-trusted split (weights 1) is vanilla too
+    soft = RunContext(tiny_config(), nd, torch.device("cpu"))
+    assert torch.equal(distill_arm(soft, "tad", state).images, vanilla.images)
+
+
+def test_the_arms_table_names_each_arm_s_labels_pool_and_experts():
+    from tad.config import ARMS as CONFIG_ARMS
+    from tad.pipeline import ARM_SOURCES, RunContext, arm_data
+
+    assert set(ARM_SOURCES) == set(CONFIG_ARMS)
+    vanilla, clean = ARM_SOURCES["vanilla"], ARM_SOURCES["clean"]
+    # the clean arm is the vanilla arm with the true labels (and the experts trained on them)
+    assert replace(vanilla, labels="clean", experts="clean") == clean
+    assert ARM_SOURCES["random"].experts is None and ARM_SOURCES["random"].labels == vanilla.labels
+    assert [a for a, source in ARM_SOURCES.items() if source.reads_trust] == ["tad"]
     config = tiny_config()
     nd = prepare_data(config)
-    state = TrustState(split=everyone_trusted(nd.noisy_labels, nd.data.num_classes))
-    cpu = torch.device("cpu")
-    vanilla = distill_arm("vanilla", config, nd, None, cpu, None)
-    tad_arm = distill_arm("tad", config, nd, state, cpu, None)
-    assert torch.equal(vanilla.images, tad_arm.images) and torch.equal(vanilla.labels, tad_arm.labels)
-    clean = distill_arm("clean", config, nd, None, cpu, None)
-    assert not torch.equal(vanilla.images, clean.images)  # other labels, other class pools
+    ctx = RunContext(config, nd, torch.device("cpu"))
+    (noisy, all_v), (true, all_c) = arm_data(ctx, "vanilla", None), arm_data(ctx, "clean", None)
+    assert torch.equal(noisy, nd.noisy_labels) and torch.equal(true, nd.clean_labels)
+    assert all_v.all() and all_c.all()
+
+
+def test_an_arm_that_needs_the_trusted_space_says_so_without_one():
+    from tad.pipeline import RunContext, distill_arm
+
+    config = tiny_config()
+    ctx = RunContext(config, prepare_data(config), torch.device("cpu"))
+    with pytest.raises(ValueError, match=r"'tad' arm draws from TAD's trusted space.*run_tad_experts"):
+        distill_arm(ctx, "tad")
+
+
+def test_saved_stages_depend_on_trust_settings_for_the_tad_arm_only():
+    # The stage files' metadata: changing it would orphan every cached run under runs/.
+    from tad.config import to_dict
+    from tad.pipeline import _state_meta
+
+    config = tiny_config()
+    full = to_dict(replace(config, name="", arms=("random",)))
+    assert _state_meta(config) == _state_meta(config, "tad")
+    assert _state_meta(config)["config"] == full
+    for arm in ("random", "vanilla", "clean"):
+        meta = _state_meta(config, arm)
+        assert meta["config"] == {k: v for k, v in full.items() if k not in ("trust", "recalib")}
+        assert set(meta) == {"config", "version", "distill_stream"}

@@ -9,7 +9,17 @@ from tad.config import DataConfig, NoiseConfig
 from tad.data import load_unused
 from tad.pipeline import prepare_data
 from tad.presets import get_preset
-from tad.reproduce import ABLATIONS, LONG_ITERATIONS, Job, append_result, grid_jobs, read_results, run_grid
+from tad.reproduce import (
+    ABLATIONS,
+    LONG_ITERATIONS,
+    MAIN_SETTINGS,
+    Job,
+    append_result,
+    grid_jobs,
+    named_settings,
+    read_results,
+    run_grid,
+)
 from tad.selection import CANDIDATES, score_candidate, summarise, validation_set
 
 
@@ -52,6 +62,28 @@ def test_ablations_change_one_thing_and_run_only_tad():
     assert base.trust.loss_ema == 0.0 and configs["loss-average"].trust.loss_ema == 0.8
     assert configs["drop-untrusted"].trust.untrusted == "drop"
     assert len({c.name for c in configs.values()}) == len(configs)
+
+
+def test_variants_are_overrides_a_user_could_pass_with_set():
+    from tad.config import apply_overrides
+
+    base = get_preset("cifar10-cpu")
+    job = Job("ablations", "dm", NoiseConfig(kind="symmetric", rate=0.4), "two-stage", ("tad",))
+    assert job.overrides == ("trust.schedule=static", "recalib.enabled=false")
+    full = replace(job, grid="main", variant="full")  # the same row without the ablation
+    by_hand = apply_overrides(full.config(base), ["trust.schedule=static", "recalib.enabled=false"])
+    assert by_hand == replace(job.config(base), name=full.config(base).name)
+    long = grid_jobs("long", ("datm",))[0]
+    assert long.overrides == (f"tm.iterations={LONG_ITERATIONS}",)
+
+
+def test_settings_are_found_by_name_in_order():
+    found = named_settings(["pairflip-40", "clean"])
+    assert list(found) == ["pairflip-40", "clean"] and found["clean"] == MAIN_SETTINGS[0]
+    with pytest.raises(
+        ValueError, match=r"unknown setting\(s\) \['bogus-40'\]; choose from clean, symmetric-20"
+    ):
+        named_settings(["bogus-40"])
 
 
 def test_keys_identify_a_row():

@@ -1,4 +1,4 @@
-"""The results tables of the book: built from results rows only."""
+"""The results tables of the book (tad.results, tad.targets, tad.study_tables): built from rows only."""
 
 import pandas as pd
 import pytest
@@ -6,24 +6,26 @@ import pytest
 from tad.results import (
     ablation_table,
     accuracy_table,
-    diagnosis_sentences,
-    diagnosis_table,
     exact_accuracy_table,
-    factorial_effects,
     grid_frame,
     grid_sentences,
     high_noise_table,
-    issue_targets,
     provenance_table,
     seed_table,
+    target_checks,
+    trust_table,
+)
+from tad.study_tables import (
+    diagnosis_sentences,
+    diagnosis_table,
+    factorial_effects,
     selection_sentences,
     selection_table,
     separability_frame,
     separability_sentences,
     separability_table,
-    target_checks,
-    trust_table,
 )
+from tad.targets import issue_targets
 
 
 def arm(mean, std=1.0, exact=None):

@@ -1,5 +1,6 @@
-"""Base distillation methods that TAD plugs into: one module per method."""
+"""Base distillation methods that TAD plugs into: one module per method.
 
-from tad.distill.base import SyntheticSet
-
-__all__ = ["SyntheticSet"]
+``dm`` (distribution matching), ``mtt`` (the trajectory-matching maths), ``matching`` (the
+loop MTT and DATM share), ``datm`` (DATM's initialisation) and ``base`` (drawing real
+images per class). The synthetic set they produce is :class:`tad.synthetic.SyntheticSet`.
+"""

@@ -1,36 +1,11 @@
-"""What every distiller shares: the synthetic set and drawing real images per class."""
+"""What every distiller shares: drawing real images per class, and the "random" baseline set."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-
-@dataclass(frozen=True)
-class SyntheticSet:
-    """A distilled dataset: ``ipc`` images per class and their labels.
-
-    ``labels`` are hard class indices (M,) or, for DATM, learned logits (M, C) whose
-    softmax is the soft label. ``lr`` is the learned step size of trajectory
-    matching, which evaluation uses as its learning rate (None: the evaluation default).
-    """
-
-    images: Tensor  # (M, C, H, W)
-    labels: Tensor  # int64 (M,) or float (M, num_classes)
-    lr: float | None = None
-
-    @property
-    def soft(self) -> bool:
-        return self.labels.dim() == 2
-
-    @property
-    def hard_labels(self) -> Tensor:
-        return self.labels.argmax(dim=1) if self.soft else self.labels
-
-    def detached(self) -> SyntheticSet:
-        return SyntheticSet(self.images.detach().cpu().clone(), self.labels.detach().cpu().clone(), self.lr)
+from tad.synthetic import SyntheticSet
 
 
 def class_pools(labels: Tensor, pool: Tensor, num_classes: int) -> list[Tensor]:
@@ -64,4 +39,4 @@ def init_from_real(
     return SyntheticSet(images[chosen].clone(), syn_labels)
 
 
-__all__ = ["SyntheticSet", "check_pools", "class_pools", "init_from_real", "sample_from_pool"]
+__all__ = ["check_pools", "class_pools", "init_from_real", "sample_from_pool"]

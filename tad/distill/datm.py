@@ -1,28 +1,25 @@
-"""The trajectory-matching loop (MTT and DATM), its initialisation and its checkpoints.
+"""DATM's initial synthetic set: images the experts classify correctly, and soft labels.
 
 DATM's initialisation (dd-baselines.md §2.4, §4.1): real images that an expert
 classifies as their (current) label, and soft labels initialised from the logits of
 the final-epoch experts that agree with that label. MTT starts from random real
-images with hard labels.
+images with hard labels. The loop that then refines the set is
+:func:`tad.distill.matching.distill_trajectory_matching`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from tad.checkpoint import atomic_save, load_checkpoint
-from tad.config import AugmentConfig, TMConfig
-from tad.distill.base import SyntheticSet, check_pools, class_pools, init_from_real
-from tad.distill.mtt import MatchingState, make_state, matching_step, start_epoch_bound
+from tad.config import TMConfig
+from tad.distill.base import check_pools, class_pools, init_from_real
 from tad.models import functional_forward
+from tad.synthetic import SyntheticSet
 
 log = logging.getLogger(__name__)
-StepCallback = Callable[[int, float], None]
 
 
 @torch.no_grad()
@@ -125,77 +122,7 @@ def initial_synthetic_set(
     return init
 
 
-def _save(path: Path, meta: dict, state: MatchingState, generator: torch.Generator) -> None:
-    atomic_save(
-        {
-            "meta": meta,
-            "images": state.images.detach().cpu(),
-            "labels": state.labels.detach().cpu(),
-            "syn_lr": state.syn_lr.detach().cpu(),
-            "optimizers": {k: opt.state_dict() for k, opt in state.optimizers.items()},
-            "iteration": state.iteration,
-            "skipped": state.skipped,
-            "generator": generator.get_state(),
-        },
-        path,
-    )
-
-
-def _restore(saved: dict, state: MatchingState, generator: torch.Generator) -> None:
-    with torch.no_grad():
-        state.images.copy_(saved["images"])
-        state.syn_lr.copy_(saved["syn_lr"])
-        if state.labels.requires_grad:
-            state.labels.copy_(saved["labels"])
-    for name, opt in state.optimizers.items():
-        opt.load_state_dict(saved["optimizers"][name])
-    state.iteration, state.skipped = saved["iteration"], saved["skipped"]
-    generator.set_state(saved["generator"])
-
-
-def distill_trajectory_matching(
-    trajectories: list[Tensor],
-    init: SyntheticSet,
-    *,
-    config: TMConfig,
-    skeleton: torch.nn.Module,
-    augment: AugmentConfig | None,
-    generator: torch.Generator,
-    device: torch.device,
-    checkpoint: str | Path | None = None,
-    meta: dict | None = None,
-    callback: StepCallback | None = None,
-) -> SyntheticSet:
-    """Run ``config.iterations`` matching iterations from ``init``; returns images, labels and the learned lr.
-
-    ``trajectories`` are (epochs + 1, P) tensors, one per expert. With ``checkpoint``
-    the full state (random stream included) is saved atomically every
-    ``config.checkpoint_every`` iterations and at the end, and a rerun resumes from it.
-    """
-    state = make_state(init.images, init.labels, config, device)
-    meta = meta or {}
-    if checkpoint is not None and (saved := load_checkpoint(checkpoint, meta)) is not None:
-        _restore(saved, state, generator)
-        log.info("resuming trajectory matching at iteration %d from %s", state.iteration, checkpoint)
-    skeleton = skeleton.to(device)
-    while state.iteration < config.iterations:
-        e = int(torch.randint(len(trajectories), (1,), generator=generator))
-        bound = start_epoch_bound(config, state.iteration)
-        t = int(torch.randint(config.min_start_epoch, bound, (1,), generator=generator))
-        start = trajectories[e][t].to(device)
-        target = trajectories[e][t + config.expert_epochs].to(device)
-        loss = matching_step(state, skeleton, start, target, config, augment, generator)
-        last = state.iteration == config.iterations
-        if checkpoint is not None and (state.iteration % config.checkpoint_every == 0 or last):
-            _save(Path(checkpoint), meta, state, generator)
-        if callback is not None:
-            callback(state.iteration, loss)
-    labels = state.labels.detach().cpu()
-    return SyntheticSet(state.images.detach().cpu(), labels, lr=float(state.syn_lr.detach()))
-
-
 __all__ = [
-    "distill_trajectory_matching",
     "expert_predictions",
     "expert_soft_labels",
     "init_predicted_correctly",

@@ -17,8 +17,9 @@ from torch import Tensor
 
 from tad.augment import sample_dsa
 from tad.config import AugmentConfig, DMConfig, ModelConfig
-from tad.distill.base import SyntheticSet, check_pools, class_pools, init_from_real, sample_from_pool
-from tad.models import build_model
+from tad.distill.base import check_pools, class_pools, init_from_real, sample_from_pool
+from tad.models import model_for_images
+from tad.synthetic import SyntheticSet
 
 StepCallback = Callable[[int, float], None]
 
@@ -112,13 +113,7 @@ def distill_dm(
     optimizer = torch.optim.SGD([syn], lr=config.lr_img, momentum=config.momentum)
     aug = augment if config.dsa else None
     for it in range(config.iterations):
-        net = build_model(
-            model,
-            channels=images.shape[1],
-            num_classes=num_classes,
-            image_size=images.shape[-1],
-            generator=generator,
-        ).to(device)
+        net = model_for_images(model, images, num_classes, generator=generator, device=device)
         net.train()
         for p in net.parameters():
             p.requires_grad_(False)

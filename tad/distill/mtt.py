@@ -1,11 +1,12 @@
-"""Trajectory matching: MTT (Cazenavette et al., CVPR 2022) and DATM (Guo et al., ICLR 2024).
+"""The maths of trajectory matching: MTT (Cazenavette et al., CVPR 2022) and DATM (Guo et al., ICLR 2024).
 
 A student starts from an expert's parameters at epoch ``t``, takes ``syn_steps``
 differentiable SGD steps on the synthetic set (with DSA), and should land where the
 expert was ``expert_epochs`` later. The normalised squared distance is minimised
 with respect to the synthetic images, the learned step size and (DATM) the learned
 soft labels. The student is functional: one flat parameter vector run through a
-ConvNet skeleton with :func:`torch.func.functional_call`.
+ConvNet skeleton with :func:`torch.func.functional_call`. The loop that draws the
+expert segments and updates the synthetic set is :mod:`tad.distill.matching`.
 
 With TAD the experts are trust-aware (``tad.experts``) and DATM's initial images
 come only from the final trusted space with their current labels.
@@ -21,8 +22,8 @@ from torch import Tensor
 
 from tad.augment import DSATransform, sample_dsa
 from tad.config import AugmentConfig, TMConfig
-from tad.evaluate import soft_cross_entropy
 from tad.models import functional_forward
+from tad.synthetic import soft_cross_entropy
 
 
 def trajectory_matching_loss(student_end: Tensor, expert_start: Tensor, expert_end: Tensor) -> Tensor:
@@ -31,18 +32,6 @@ def trajectory_matching_loss(student_end: Tensor, expert_start: Tensor, expert_e
     0 when the student lands on the expert's end point, 1 when it does not move.
     """
     return ((student_end - expert_end) ** 2).sum() / ((expert_start - expert_end) ** 2).sum()
-
-
-def start_epoch_bound(config: TMConfig, iteration: int) -> int:
-    """Exclusive upper bound of the start epoch at ``iteration`` (DATM's sequential generation).
-
-    ``min(current + ⌊(max − current)·it / expansion_end⌋, max)``; without a current
-    bound (MTT, or DATM configs that switch sequential generation off) it is ``max``.
-    """
-    if config.current_max_start_epoch is None:
-        return config.max_start_epoch
-    grown = (config.max_start_epoch - config.current_max_start_epoch) * iteration // config.expansion_end
-    return min(config.current_max_start_epoch + grown, config.max_start_epoch)
 
 
 @dataclass(frozen=True)
@@ -153,77 +142,10 @@ def _zero_if_none(grad: Tensor | None, like: Tensor) -> Tensor:
     return torch.zeros_like(like) if grad is None else grad
 
 
-@dataclass
-class MatchingState:
-    """Everything a trajectory-matching run updates; checkpointed as a whole."""
-
-    images: Tensor
-    labels: Tensor  # int64 (M,) fixed, or float logits (M, C) learned
-    syn_lr: Tensor
-    optimizers: dict[str, torch.optim.Optimizer]
-    iteration: int = 0
-    skipped: int = 0  # updates refused by DATM's loss gate
-
-
-def make_state(images: Tensor, labels: Tensor, config: TMConfig, device: torch.device) -> MatchingState:
-    """Leaf tensors and their optimisers (SGD, momentum 0.5 for images and step size; 0.9 for labels)."""
-    images = images.detach().clone().to(device).requires_grad_(True)
-    syn_lr = torch.tensor(config.lr_teacher, device=device).requires_grad_(True)
-    labels = labels.detach().clone().to(device)
-    optimizers = {
-        "images": torch.optim.SGD([images], lr=config.lr_img, momentum=0.5),
-        "lr": torch.optim.SGD([syn_lr], lr=config.lr_lr, momentum=0.5),
-    }
-    if config.soft_labels:
-        labels = labels.float().requires_grad_(True)
-        optimizers["labels"] = torch.optim.SGD([labels], lr=config.lr_y, momentum=config.momentum_y)
-    return MatchingState(images, labels, syn_lr, optimizers)
-
-
-def matching_step(
-    state: MatchingState,
-    skeleton: torch.nn.Module,
-    start: Tensor,
-    target: Tensor,
-    config: TMConfig,
-    augment: AugmentConfig | None,
-    generator: torch.Generator,
-) -> float:
-    """One distillation iteration from a given expert segment; returns the matching loss."""
-    steps = plan_inner_steps(state.images.shape[0], config, augment, generator)
-    for opt in state.optimizers.values():
-        opt.zero_grad(set_to_none=True)
-    if config.memory_saving:
-        loss, g_img, g_lr, g_lab = matching_gradients_low_memory(
-            skeleton, start, target, state.images, state.labels, state.syn_lr, steps
-        )
-        state.images.grad, state.syn_lr.grad = g_img, g_lr
-        if g_lab is not None:
-            state.labels.grad = g_lab
-    else:
-        end = unroll_student(skeleton, start, state.images, state.labels, state.syn_lr, steps)
-        loss = trajectory_matching_loss(end, start, target)
-        loss.backward()
-    value = float(loss.detach())
-    if config.threshold is not None and value > config.threshold:
-        state.skipped += 1  # DATM's gate: a segment the student cannot follow is skipped
-    else:
-        for opt in state.optimizers.values():
-            opt.step()
-    with torch.no_grad():
-        state.syn_lr.clamp_(min=1e-8)  # a negative step size would make the student climb
-    state.iteration += 1
-    return value
-
-
 __all__ = [
     "InnerStep",
-    "MatchingState",
-    "make_state",
     "matching_gradients_low_memory",
-    "matching_step",
     "plan_inner_steps",
-    "start_epoch_bound",
     "student_loss",
     "trajectory_matching_loss",
     "unroll_student",

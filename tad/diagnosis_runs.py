@@ -1,0 +1,115 @@
+"""Running the diagnoses of :mod:`tad.diagnose` into their results files, resumably.
+
+:func:`run_diagnosis` appends one JSON line per factorial arm and setting (``python -m tad
+diagnose``); :func:`run_separability` writes one JSON file with the separability of clean and
+mislabelled samples per setting (``--separability``). Both skip what their file already holds,
+so an interrupted run resumes, and report each finished piece through a callback.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from tad import __version__
+from tad.checkpoint import atomic_write_text
+from tad.config import ExperimentConfig, NoiseConfig, to_dict
+from tad.diagnose import Diagnosis, FactorialArm, factorial_arms, separability
+from tad.pipeline import machine_description
+from tad.presets import with_noise
+from tad.reproduce import append_result, read_results
+
+
+def diagnosis_order(oracle: bool) -> list[FactorialArm]:
+    """The oracle and the arms without the consistency term first: a grid run beside this one trains
+    the default TAD experts meanwhile, and the arms that need them find them saved."""
+    return sorted(factorial_arms(oracle=oracle), key=lambda a: (a.name != "oracle", a.consistency))
+
+
+def run_diagnosis(
+    base: ExperimentConfig,
+    preset: str,
+    settings: dict[str, NoiseConfig],
+    path: Path,
+    *,
+    device: torch.device,
+    experts_root: Path,
+    oracle: bool = True,
+    command: Sequence[str] = (),
+    on_row: Callable[[dict], None] | None = None,
+) -> int:
+    """Run every factorial arm missing from ``path`` under each setting; returns how many it appended."""
+    count = 0
+    for setting, noise in settings.items():
+        config = replace(with_noise(base, noise), name=f"{preset}-diagnosis-{setting}")
+        diagnosis = None
+        for arm in diagnosis_order(oracle):
+            if arm.trajectories == "oracle" and setting == "clean":
+                continue  # on clean labels the oracle is vanilla DATM
+            key = f"{preset}|diagnosis|{setting}|{arm.name}|ipc{base.ipc}|seed{base.seed}"
+            if key in {row["key"] for row in read_results(path)}:
+                continue
+            if diagnosis is None:
+                diagnosis = Diagnosis(config, device=device, experts_root=experts_root)
+            start = time.perf_counter()
+            row = diagnosis.run_arm(arm)
+            row.update(
+                key=key,
+                setting=setting,
+                preset=preset,
+                ipc=base.ipc,
+                seed=base.seed,
+                command=list(command),
+                machine=machine_description(str(device)),
+                wall_time_s=time.perf_counter() - start,
+                package_version=__version__,
+                config=to_dict(config),
+            )
+            append_result(path, row)
+            count += 1
+            if on_row is not None:
+                on_row(row)
+    return count
+
+
+def run_separability(
+    base: ExperimentConfig,
+    settings: dict[str, NoiseConfig],
+    path: Path,
+    *,
+    device: torch.device,
+    experts_root: Path,
+    command: Sequence[str] = (),
+    on_setting: Callable[[str, dict], None] | None = None,
+) -> dict:
+    """Score the vanilla experts of each setting missing from ``path``; returns the file's content.
+
+    ``on_setting(setting, last)`` receives the first expert's last epoch.
+    """
+    payload = json.loads(path.read_text()) if path.is_file() else {"settings": {}}
+    payload["command"] = list(command)
+    for setting, noise in settings.items():
+        if setting in payload["settings"]:
+            continue
+        config = with_noise(base, noise)
+        diagnosis = Diagnosis(config, device=device, experts_root=experts_root)
+        nd = diagnosis.nd
+        experts = diagnosis.experts("vanilla")
+        payload["settings"][setting] = {
+            "clean_share": float((nd.noisy_labels == nd.clean_labels).float().mean()),
+            "experts": [separability(e, config, nd) for e in experts],
+            "config": to_dict(config),
+            "package_version": __version__,
+        }
+        atomic_write_text(json.dumps(payload, indent=1), path)
+        if on_setting is not None:
+            on_setting(setting, payload["settings"][setting]["experts"][0][-1])
+    return payload
+
+
+__all__ = ["diagnosis_order", "run_diagnosis", "run_separability"]

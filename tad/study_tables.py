@@ -1,0 +1,252 @@
+"""Tables and sentences of the side studies, each read from the file its command writes.
+
+The factorial diagnosis of DATM + TAD (``python -m tad diagnose``), the separability of
+clean and mislabelled samples by per-sample scores (``python -m tad diagnose
+--separability``) and the hyper-parameter selection (``python -m tad select``). Nothing
+is computed that the files do not hold.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from tad.results import SETTING_ORDER, plus_minus
+
+
+def diagnosis_table(rows: list[dict]) -> pd.DataFrame:
+    """The factorial diagnosis: one line per arm, accuracy per setting, and the initial pool's precision."""
+    records = []
+    for row in rows:
+        quality = row.get("pool_quality") or {}
+        records.append(
+            {
+                "setting": row["setting"],
+                "arm": row["arm"],
+                "accuracy": plus_minus(row["acc_mean"], row["acc_std"]),
+                "pool precision": quality.get("precision"),
+            }
+        )
+    if not records:
+        return pd.DataFrame()
+    frame = pd.DataFrame.from_records(records)
+    table = frame.pivot_table(
+        index="arm", columns="setting", values=["accuracy", "pool precision"], aggfunc="first"
+    )
+    from tad.diagnose import factorial_arms
+
+    order = [a.name for a in factorial_arms()]
+    arms = sorted(
+        dict.fromkeys(r["arm"] for r in rows), key=lambda n: order.index(n) if n in order else len(order)
+    )
+    return table.loc[arms]
+
+
+def factorial_effects(rows: list[dict]) -> pd.DataFrame:
+    """Main effects of the diagnosis per setting: mean accuracy with TAD in a pathway minus without.
+
+    Trajectories, pool and initialising experts are averaged over the other two (with the
+    consistency term on; the arm without any TAD pathway is vanilla DATM). The consistency
+    term's effect is averaged over the seven arms that use TAD's experts.
+    """
+    records = []
+    for setting in dict.fromkeys(r["setting"] for r in rows):
+        acc = {}
+        for r in rows:
+            if r["setting"] != setting or r["factors"]["trajectories"] == "oracle":
+                continue
+            f = r["factors"]
+            acc[(f["trajectories"], f["pool"], f["init_experts"], f["consistency"])] = r["acc_mean"]
+        cells = {}
+        for traj in ("vanilla", "tad"):
+            for pool in ("all", "trusted"):
+                for init in ("vanilla", "tad"):
+                    key = (traj, pool, init, True)
+                    if key in acc:
+                        cells[(traj, pool, init)] = acc[key]
+        if len(cells) < 8:
+            continue
+        effect = {}
+        for i, (name, on) in enumerate(
+            (("trajectories", "tad"), ("pool", "trusted"), ("init_experts", "tad"))
+        ):
+            with_tad = [v for k, v in cells.items() if k[i] == on]
+            without = [v for k, v in cells.items() if k[i] != on]
+            effect[name] = sum(with_tad) / 4 - sum(without) / 4
+        pairs = [(v, acc.get((*k[:3], False))) for k, v in acc.items() if k[3] and (*k[:3], False) in acc]
+        effect["consistency"] = sum(a - b for a, b in pairs) / len(pairs) if pairs else float("nan")
+        records.append({"setting": setting, **effect})
+    if not records:
+        return pd.DataFrame()
+    return pd.DataFrame.from_records(records).set_index("setting").round(2)
+
+
+def diagnosis_sentences(rows: list[dict]) -> list[str]:
+    """The diagnosis in words: each pathway's main effect, and the oracle against vanilla DATM."""
+    out = []
+    effects = factorial_effects(rows)
+    for setting, effect in effects.iterrows():
+        ranked = sorted(effect.items(), key=lambda kv: -abs(kv[1]))
+        parts = ", ".join(f"{name.replace('_', ' ')} {value:+.2f}" for name, value in ranked)
+        out.append(f"{setting}: main effects of TAD in each pathway, largest first: {parts} points.")
+    for setting in dict.fromkeys(r["setting"] for r in rows):
+        acc = {r["arm"]: r["acc_mean"] for r in rows if r["setting"] == setting}
+        plain = "traj=vanilla,pool=all,init=vanilla,cons"
+        full = "traj=tad,pool=trusted,init=tad,cons"
+        if "oracle" in acc and plain in acc:
+            text = f"{setting}: vanilla DATM {acc[plain]:.1f}, oracle (perfect division) {acc['oracle']:.1f}"
+            if full in acc:
+                text += f", TAD in every pathway {acc[full]:.1f}"
+            out.append(text + ".")
+    return out
+
+
+SEPARABILITY_SCORES = {
+    "auc_loss": "loss",
+    "auc_mean_loss": "mean loss so far",
+    "auc_margin": "margin",
+    "auc_neighbours": "neighbours' labels",
+}
+
+
+def separability_table(payload: dict) -> pd.DataFrame:
+    """Per setting: the experts' accuracy, each score's ROC AUC (clean vs noisy) and the evidence test.
+
+    Read from ``python -m tad diagnose --separability``; values are means over the experts at their last
+    epoch, with the best epoch's value of any score beside them (AUCs are empty on clean labels). The
+    evidence columns average the outer loop's per-class test statistics over the classes, and count the
+    classes it would split: on clean labels every split is a false alarm.
+    """
+
+    def mean(values: list) -> float | None:
+        values = [v for v in values if v is not None]
+        return sum(values) / len(values) if values else None
+
+    records = []
+    for setting, entry in payload.get("settings", {}).items():
+        experts = entry["experts"]
+        last = [e[-1] for e in experts]
+        record = {
+            "setting": setting,
+            "right labels": entry["clean_share"],
+            "expert accuracy (true labels)": mean([r["true_label_accuracy"] for r in last]),
+        }
+        for key, name in SEPARABILITY_SCORES.items():
+            record[f"AUC {name}"] = mean([r[key] for r in last])
+        record["best AUC, any epoch and score"] = max(
+            (
+                v
+                for key in SEPARABILITY_SCORES
+                for i in range(len(experts[0]))
+                if (v := mean([e[i][key] for e in experts])) is not None
+            ),
+            default=None,
+        )
+        if all("evidence" in r for r in last):
+            record["evidence: separation D"] = mean([x["separation"] for r in last for x in r["evidence"]])
+            record["evidence: high mode / ln C"] = mean(
+                [x["high_level"] for r in last for x in r["evidence"]]
+            )
+            record["evidence: classes split"] = mean([sum(x["split"] for x in r["evidence"]) for r in last])
+        records.append(record)
+    if not records:
+        return pd.DataFrame()
+    table = pd.DataFrame.from_records(records).set_index("setting")
+    return table.loc[[s for s in SETTING_ORDER if s in table.index]].astype(float).round(3)
+
+
+def separability_sentences(payload: dict) -> list[str]:
+    """The separability diagnosis in words, one sentence per setting, every figure read from ``payload``."""
+    table = separability_table(payload)
+    out = []
+    for setting, r in table.iterrows():
+        accuracy = r["expert accuracy (true labels)"]
+        text = f"{setting}: the experts name the true class of {accuracy:.0%} of their training images"
+        if not pd.isna(r["AUC loss"]):
+            loss, neighbours = r["AUC loss"], r["AUC neighbours' labels"]
+            best = r["best AUC, any epoch and score"]
+            text += (
+                f"; clean and mislabelled samples separate with AUC {loss:.2f} by the loss, "
+                f"{neighbours:.2f} by the neighbours' labels, and at best {best:.2f} (any score, any epoch)"
+            )
+        split = r.get("evidence: classes split")
+        if split is not None and not pd.isna(split):
+            d, level = r["evidence: separation D"], r["evidence: high mode / ln C"]
+            text += (
+                f"; the evidence test splits {split:.1f} classes (mean separation D {d:.2f}, "
+                f"high mode at {level:.2f} ln C)"
+            )
+            if r["right labels"] == 1.0:
+                text += ", every split a false alarm"
+        out.append(text + ".")
+    return out
+
+
+def separability_frame(payload: dict) -> pd.DataFrame:
+    """Long format for plotting: setting, epoch, score, AUC (mean over the experts)."""
+    records = []
+    for setting, entry in payload.get("settings", {}).items():
+        experts = entry["experts"]
+        for i, row in enumerate(experts[0]):
+            for key, name in SEPARABILITY_SCORES.items():
+                if row[key] is None:  # clean labels: nothing to separate
+                    continue
+                auc = sum(e[i][key] for e in experts) / len(experts)
+                records.append({"setting": setting, "epoch": row["epoch"], "score": name, "AUC": auc})
+    return pd.DataFrame.from_records(records)
+
+
+def selection_table(payload: dict) -> pd.DataFrame:
+    """Per candidate: the criterion (noisy-label validation accuracy) and what is shown but not used."""
+    records = [
+        {
+            "candidate": s["name"],
+            "setting": setting,
+            "seed": s["seed"],
+            "noisy-label validation accuracy": s["noisy_val_accuracy"],
+            "clean validation accuracy (not used)": s["clean_val_accuracy"],
+            "trusted precision (not used)": s.get("trusted_precision"),
+        }
+        for setting, scores in payload.get("settings", {}).items()
+        for s in scores
+    ]
+    if not records:
+        return pd.DataFrame()
+    frame = pd.DataFrame.from_records(records)
+    columns = [c for c in frame.columns if c not in ("candidate", "setting", "seed")]
+    table = frame.groupby("candidate")[columns].agg(["mean", "std"]).round(2)
+    table[("runs", "")] = frame.groupby("candidate").size()
+    return table
+
+
+def selection_sentences(payload: dict) -> list[str]:
+    """What a selection chose, by how much, and how that compares with the spread between its runs."""
+    table = selection_table(payload)
+    if table.empty:
+        return []
+    col = ("noisy-label validation accuracy", "mean")
+    spread = ("noisy-label validation accuracy", "std")
+    ranked = table.sort_values(col, ascending=False)
+    best, rest = ranked.index[0], ranked.index[1:]
+    text = f"Chosen: {best}, mean noisy-label validation accuracy {ranked.loc[best, col]:.2f}%"
+    for name in rest:
+        text += f" against {ranked.loc[name, col]:.2f}% for {name}"
+    gap = ranked.loc[best, col] - (ranked.loc[rest[0], col] if len(rest) else ranked.loc[best, col])
+    text += (
+        f" ({int(ranked.loc[best, ('runs', '')])} runs each); the margin, {gap:.2f} points, is "
+        f"{'smaller' if gap < ranked[spread].max() else 'larger'} than the spread between runs "
+        f"(standard deviation up to {ranked[spread].max():.2f})."
+    )
+    return [text]
+
+
+__all__ = [
+    "SEPARABILITY_SCORES",
+    "diagnosis_sentences",
+    "diagnosis_table",
+    "factorial_effects",
+    "selection_sentences",
+    "selection_table",
+    "separability_frame",
+    "separability_sentences",
+    "separability_table",
+]

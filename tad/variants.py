@@ -1,0 +1,50 @@
+"""Named variants of TAD's settings, each a list of overrides in the command line's words.
+
+A variant is what ``python -m tad run --set ...`` would write (``"trust.schedule=static"``),
+applied by :func:`tad.fields.apply_overrides`: the ablations of the grids
+(:mod:`tad.reproduce`) and the candidate sets of the hyper-parameter selection
+(:mod:`tad.selection`). Any one of them can be rerun by hand with the same ``--set`` options.
+"""
+
+from __future__ import annotations
+
+Overrides = tuple[str, ...]
+
+# Each ablation changes TAD in one respect; "full" is the main grid's TAD arm.
+ABLATIONS: dict[str, Overrides] = {
+    "two-stage": ("trust.schedule=static", "recalib.enabled=false"),
+    "outer-only": ("trust.lambda_cons=0.0", "recalib.enabled=false"),
+    "outer+consistency": ("recalib.enabled=false",),
+    "global-threshold": ("trust.threshold=global",),
+    "mahalanobis-only": ("recalib.reliability=mahalanobis",),
+    "cosine-only": ("recalib.reliability=cosine",),
+    # the choices added against the easiness filter, each undone alone
+    "split-every-class": ("trust.evidence=false",),
+    "fixed-start": ("trust.start_loss_drop=0.0",),
+    "loss-average": ("trust.loss_ema=0.8",),
+    # and the alternative use of the untrusted space (the default keeps them with soft targets)
+    "drop-untrusted": ("trust.untrusted=drop",),
+    "immature-recall": ("recalib.require_maturity=false",),
+}
+
+# Each set settles open choices of the outer loop on top of the defaults; sets run one after another,
+# and the winner of a set becomes the default before the next set runs (results/<preset>-selection*.json).
+CANDIDATE_SETS: dict[str, dict[str, Overrides]] = {
+    # split a class only on evidence of noise; average each sample's loss over the divisions
+    # (against confirmation bias) or judge the latest loss
+    "outer": {
+        f"evidence={'on' if evidence else 'off'},loss_ema={ema}": (
+            f"trust.evidence={str(evidence).lower()}",
+            f"trust.loss_ema={ema}",
+        )
+        for evidence in (True, False)
+        for ema in (0.0, 0.8)
+    },
+    # score with an evaluation pass or from the training pass itself (cheaper)
+    "scoring": {f"scoring={mode}": (f"trust.scoring={mode}",) for mode in ("pass", "online")},
+    # drop the untrusted samples, or keep them with targets and DM weights set by their clean-probability
+    "untrusted": {f"untrusted={mode}": (f"trust.untrusted={mode}",) for mode in ("drop", "soft")},
+}
+
+
+__all__ = ["ABLATIONS", "CANDIDATE_SETS", "Overrides"]
