@@ -45,7 +45,7 @@ class DataConfig:
     image_size: int | None = None  # resize to a square side; None keeps the native size
     zca: bool = False  # ZCA whitening fitted on the training images only
     download: bool = False  # let torchvision fetch CIFAR when a network exists
-    seed: int = 0  # subset selection and the digits train/test split
+    split_seed: int = 0  # which images form the training subset (and the digits' train/test split)
 
     def __post_init__(self) -> None:
         one_of(self.dataset, DatasetName, "dataset")
@@ -135,7 +135,7 @@ class ExpertConfig:
 
     num_experts: int = 1
     epochs: int = 20
-    lr: float = 0.01  # MTT/DATM call this lr_teacher
+    lr: float = 0.01  # the experts' SGD step (buffer.py's --lr_teacher in MTT and FTD; see syn_lr_init)
     momentum: float = 0.0
     weight_decay: float = 0.0
     batch_size: int = 256
@@ -160,7 +160,7 @@ class TrustConfig:
     start_loss_drop: float = 0.1
     latest_start_fraction: float = 0.5
     classwise_gmm: bool = True
-    threshold: ThresholdMode = "flexmatch"
+    threshold_rule: ThresholdMode = "flexmatch"
     tau: float = 0.5
     tau_min: float = 0.3
     tau_max: float = 0.9
@@ -184,7 +184,7 @@ class TrustConfig:
 
     def __post_init__(self) -> None:
         one_of(self.schedule, TrustSchedule, "trust schedule")
-        one_of(self.threshold, ThresholdMode, "threshold mode")
+        one_of(self.threshold_rule, ThresholdMode, "threshold_rule")
         one_of(self.scoring, Scoring, "scoring mode")
         one_of(self.untrusted, UntrustedUse, "use of untrusted samples")
         fraction(self, "tau", "tau_min", "tau_max", "min_trusted_fraction")

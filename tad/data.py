@@ -127,7 +127,7 @@ def load_dataset(config: DataConfig, *, device: torch.device | str | None = None
     keep = None
     if config.train_per_class is not None:
         keep = class_balanced_subset(
-            source.train_labels, config.train_per_class, len(source.class_names), config.seed
+            source.train_labels, config.train_per_class, len(source.class_names), config.split_seed
         )
     train = _to_float(source.read_train(keep), source.scale, config.image_size)
     test = _to_float(source.test_images, source.scale, config.image_size)
@@ -174,7 +174,7 @@ def load_unused(
         )
     source = read_source(config)
     num_classes = len(source.class_names)
-    used = class_balanced_subset(source.train_labels, config.train_per_class, num_classes, config.seed)
+    used = class_balanced_subset(source.train_labels, config.train_per_class, num_classes, config.split_seed)
     left = np.setdiff1d(np.arange(len(source.train_labels)), used)
     try:
         pick = left[class_balanced_subset(source.train_labels[left], per_class, num_classes, seed + 1)]

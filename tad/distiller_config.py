@@ -37,7 +37,7 @@ class TMConfig:
 
     Names follow the reference code (dd-baselines.md §3-4). DATM's additions are the
     sequential start-epoch window (``current_max_start_epoch`` and ``expansion_end``),
-    learned soft labels (``soft_labels``, ``lr_y``), the loss gate (``threshold``) and
+    learned soft labels (``soft_labels``, ``lr_y``), the loss gate (``loss_gate``, DATM's ``threshold``) and
     ``pix_init="predicted_correctly"``; with them off this is MTT.
     """
 
@@ -50,19 +50,22 @@ class TMConfig:
     expansion_end: int = 1000
     lr_img: float = 100.0
     lr_lr: float = 1e-5
-    lr_teacher: float = 0.01  # initial value of the learned step size syn_lr
+    # Initial value of the learned student step size syn_lr (alpha). The reference configs call it
+    # lr_teacher, like the experts' learning rate (ExpertConfig.lr), but the two differ: MTT's CIFAR-10
+    # IPC 10 starts alpha at 0.001 on experts trained at 0.01, and DD_LNL lowers alpha alone under noise.
+    syn_lr_init: float = 0.01
     lr_y: float = 2.0
     momentum_y: float = 0.9
     batch_syn: int | None = None  # None: the whole synthetic set in every inner step
     soft_labels: bool = False
-    threshold: float | None = None  # skip the update when the matching loss exceeds this
+    loss_gate: float | None = None  # skip the update when the matching loss exceeds this
     pix_init: PixInit = "real"
     memory_saving: bool = False  # exact gradients with memory constant in syn_steps (recomputation)
     checkpoint_every: int = 50
 
     def __post_init__(self) -> None:
         positive(self, "iterations", "syn_steps", "expert_epochs", "max_start_epoch", "expansion_end")
-        positive(self, "lr_img", "lr_lr", "lr_teacher", "lr_y", "checkpoint_every")
+        positive(self, "lr_img", "lr_lr", "syn_lr_init", "lr_y", "checkpoint_every")
         one_of(self.pix_init, PixInit, "pix_init")
         fraction(self, "momentum_y")
         require(
@@ -75,8 +78,8 @@ class TMConfig:
             )
         if self.batch_syn is not None:
             positive(self, "batch_syn")
-        if self.threshold is not None:
-            positive(self, "threshold")
+        if self.loss_gate is not None:
+            positive(self, "loss_gate")
 
     @property
     def snapshots_needed(self) -> int:
@@ -85,7 +88,7 @@ class TMConfig:
 
     def as_mtt(self) -> TMConfig:
         """The same settings with DATM's additions switched off (plain MTT)."""
-        return replace(self, soft_labels=False, threshold=None, current_max_start_epoch=None, pix_init="real")
+        return replace(self, soft_labels=False, loss_gate=None, current_max_start_epoch=None, pix_init="real")
 
 
 __all__ = ["DMConfig", "PixInit", "TMConfig"]

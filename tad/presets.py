@@ -47,10 +47,10 @@ _CPU_TM = TMConfig(
     expansion_end=50,
     lr_img=100.0,
     lr_lr=1e-5,
-    lr_teacher=0.1,
+    syn_lr_init=0.1,
     lr_y=2.0,
     soft_labels=True,
-    threshold=1.0,
+    loss_gate=1.0,
     pix_init="predicted_correctly",
     checkpoint_every=20,
 )
@@ -79,14 +79,15 @@ _CIFAR10_CPU = ExperimentConfig(
 
 
 # dd-baselines.md §4.2: the official DATM configs (configs/<dataset>/ConvIN/IPC<k>.yaml), one row per
-# dataset and IPC, in the reference table's column order. This table is the single source of the datm-*
-# presets; tests/test_presets.py checks them against a second transcription. Common to every row:
-# lr_teacher 0.01, ZCA, Momentum_y 0.9, 10,000 iterations, evaluation batch 128. cur_max_start None where
+# dataset and IPC, in the reference table's column order (named by our fields: loss_gate is DATM's
+# threshold, syn_lr_init its lr_teacher). This table is the single source of the datm-* presets;
+# tests/test_presets.py checks them against a second transcription. Common to every row: syn_lr_init
+# 0.01, ZCA, Momentum_y 0.9, 10,000 iterations, evaluation batch 128. cur_max_start None where
 # Sequential_Generation is False (a fixed start window; expansion_end then unused); batch_syn as written
 # in the config (at or above the set's size it is the whole set); spc = samples_predicted_correctly.
 DATM_COLUMNS = (
     "depth", "syn_steps", "expert_epochs", "min_start_epoch", "current_max_start_epoch", "max_start_epoch",
-    "expansion_end", "lr_img", "lr_lr", "lr_y", "batch_syn", "threshold", "pix_init",
+    "expansion_end", "lr_img", "lr_lr", "lr_y", "batch_syn", "loss_gate", "pix_init",
 )  # fmt: skip
 DATM_TABLE: dict[tuple[str, int], tuple] = {
     ("cifar10", 1): (3, 80, 2, 0, None, 4, None, 100.0, 1e-7, 5.0, 10, 1.1, "spc"),
@@ -103,7 +104,7 @@ DATM_TABLE: dict[tuple[str, int], tuple] = {
 # dd-baselines.md §3.3: MTT's settings as its author gave them (DC-Bench's commands): the mtt-* presets.
 # batch_syn None: the whole set. ConvNetD4 for Tiny ImageNet throughout (§3.3's inference).
 MTT_COLUMNS = (
-    "depth", "syn_steps", "expert_epochs", "max_start_epoch", "lr_img", "lr_lr", "lr_teacher", "batch_syn",
+    "depth", "syn_steps", "expert_epochs", "max_start_epoch", "lr_img", "lr_lr", "syn_lr_init", "batch_syn",
     "zca",
 )  # fmt: skip
 MTT_TABLE: dict[tuple[str, int], tuple] = {
@@ -126,7 +127,7 @@ def _datm(dataset: str, ipc: int) -> ExperimentConfig:
     row["pix_init"] = "predicted_correctly" if row["pix_init"] == "spc" else row["pix_init"]
     if row["expansion_end"] is None:
         del row["expansion_end"]  # a fixed window never reads it
-    tm = TMConfig(iterations=10000, lr_teacher=0.01, momentum_y=0.9, soft_labels=True, **row)
+    tm = TMConfig(iterations=10000, syn_lr_init=0.01, momentum_y=0.9, soft_labels=True, **row)
     return ExperimentConfig(
         name=f"datm-{dataset}-ipc{ipc}",
         method="datm",
@@ -159,9 +160,10 @@ def _mtt(dataset: str, ipc: int) -> ExperimentConfig:
 def noise_changes(config: ExperimentConfig) -> dict:
     """DD_LNL's changes to an official DATM preset under noise (dd-baselines.md §4.3), as TMConfig fields.
 
-    For the presets we have: lr_teacher 0.001 for CIFAR-10 IPC 1/10/50 under synthetic noise and under
-    CIFAR-10N's worst labels at IPC 10; lr_lr 1e-6 for CIFAR-10 at 80% (asymmetric: IPC 10 and 50,
-    symmetric: IPC 10); real initial images for Tiny ImageNet IPC 50 at symmetric rates of 40% and more.
+    For the presets we have: lr_teacher (our ``syn_lr_init``) 0.001 for CIFAR-10 IPC 1/10/50 under
+    synthetic noise and under CIFAR-10N's worst labels at IPC 10; lr_lr 1e-6 for CIFAR-10 at 80%
+    (asymmetric: IPC 10 and 50, symmetric: IPC 10); real initial images for Tiny ImageNet IPC 50 at
+    symmetric rates of 40% and more.
     DD_LNL ran symmetric and asymmetric noise only; we apply its synthetic-noise changes to pair-flip noise
     too (our inference). Other presets and clean labels: no change.
     """
@@ -174,7 +176,7 @@ def noise_changes(config: ExperimentConfig) -> dict:
         if (synthetic and ipc in (1, 10, 50)) or (
             n.kind == "real" and n.real_labels == "worse" and ipc == 10
         ):
-            changes["lr_teacher"] = 0.001
+            changes["syn_lr_init"] = 0.001
         high = synthetic and n.rate >= 0.8
         if high and ((n.kind == "asymmetric" and ipc in (10, 50)) or (n.kind == "symmetric" and ipc == 10)):
             changes["lr_lr"] = 1e-6

@@ -49,7 +49,7 @@ class ValidationSet:
 
 def validation_set(config: ExperimentConfig, data: ImageDataset, per_class: int) -> ValidationSet:
     """``per_class`` unused training images per class, noised like the training labels (another draw)."""
-    images, clean, positions = load_unused(config.data, data, per_class, seed=config.data.seed)
+    images, clean, positions = load_unused(config.data, data, per_class, seed=config.data.split_seed)
     # the same noise process, drawn independently of the training labels' corruption
     noise = replace(config.noise, seed=config.noise.seed + 1)
     noisy, _ = apply_noise(

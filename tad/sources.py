@@ -72,7 +72,7 @@ def _digits_source(config: DataConfig) -> RawSource:
     with digits_file().open("rb") as f, np.load(f) as arrays:
         images = arrays["images"][:, None].astype(np.uint8)  # (1797, 1, 8, 8), values 0..16
         labels = arrays["labels"].astype(np.int64)
-    train_pos, test_pos = _stratified_split(labels, config.seed)
+    train_pos, test_pos = _stratified_split(labels, config.split_seed)
     train_pos, test_pos = np.sort(train_pos), np.sort(test_pos)  # original order within each split
     return RawSource(
         train_labels=labels[train_pos],

@@ -249,10 +249,10 @@ def class_thresholds(p_clean: Tensor, labels: Tensor, num_classes: int, *, confi
     * ``classmean``: τ_c = clip(mean of w over class c, τ_min, τ_max).
     * ``global``: τ_c = τ for every class (DivideMix).
     """
-    if config.threshold == "global":
+    if config.threshold_rule == "global":
         return torch.full((num_classes,), config.tau)
     counts = torch.bincount(labels, minlength=num_classes).clamp(min=1).float()
-    if config.threshold == "classmean":
+    if config.threshold_rule == "classmean":
         means = torch.bincount(labels, weights=p_clean, minlength=num_classes) / counts
         return means.clamp(config.tau_min, config.tau_max)
     passing = torch.bincount(labels, weights=(p_clean >= config.tau).float(), minlength=num_classes)

@@ -15,7 +15,7 @@ ABLATIONS: dict[str, Overrides] = {
     "two-stage": ("trust.schedule=static", "recalib.enabled=false"),
     "outer-only": ("trust.lambda_cons=0.0", "recalib.enabled=false"),
     "outer+consistency": ("recalib.enabled=false",),
-    "global-threshold": ("trust.threshold=global",),
+    "global-threshold": ("trust.threshold_rule=global",),
     "mahalanobis-only": ("recalib.reliability=mahalanobis",),
     "cosine-only": ("recalib.reliability=cosine",),
     # the choices added against the easiness filter, each undone alone

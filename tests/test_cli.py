@@ -62,7 +62,10 @@ BAD_INPUTS = [
     (["--set", "bogus=1"], "the sections are data, noise, model"),
     (["--set", "expert.epochs=ten"], "expert.epochs takes a whole number; got 'ten'."),
     (["--set", "tm.memory_saving=maybe"], "tm.memory_saving takes true or false; got 'maybe'."),
-    (["--set", "trust.threshold=median"], "trust.threshold must be one of flexmatch, classmean, global"),
+    (
+        ["--set", "trust.threshold_rule=median"],
+        "trust.threshold_rule must be one of flexmatch, classmean, global",
+    ),
     (["--set", "trust"], "an override is key=value, such as trust.lambda_cons=0.5; got 'trust'."),
     (["--set", "ipc=3"], "--set cannot change ipc: use --ipc."),
     (["--set", "noise.rate=0.2"], "--set cannot change noise.rate: use --rate."),
@@ -168,8 +171,8 @@ def test_options_reach_the_configuration():
 
 def test_set_overrides_the_noisy_label_changes_of_a_datm_preset():
     argv = ["--dataset", "cifar10", "--preset", "datm-cifar10-ipc10", "--noise", "symmetric"]
-    assert config_from_args(parse(*argv)).tm.lr_teacher == 0.001  # DD_LNL's change
-    assert config_from_args(parse(*argv, "--set", "tm.lr_teacher=0.02")).tm.lr_teacher == 0.02
+    assert config_from_args(parse(*argv)).tm.syn_lr_init == 0.001  # DD_LNL's change
+    assert config_from_args(parse(*argv, "--set", "tm.syn_lr_init=0.02")).tm.syn_lr_init == 0.02
 
 
 def test_run_names_and_presets_follow_the_dataset():

@@ -51,7 +51,11 @@ INVALID = [
     (TrustConfig, {"tau": 1.5}, r"TrustConfig\.tau must lie in \[0, 1\]; got 1\.5"),
     (TrustConfig, {"warmup_fraction": 1.0}, r"TrustConfig\.warmup_fraction must lie in \[0, 1\); got 1\.0"),
     (TrustConfig, {"loss_ema": 1.0}, r"TrustConfig\.loss_ema must lie in \[0, 1\)"),
-    (TrustConfig, {"threshold": "median"}, r"threshold mode must be one of flexmatch, classmean, global"),
+    (
+        TrustConfig,
+        {"threshold_rule": "median"},
+        r"threshold_rule must be one of flexmatch, classmean, global",
+    ),
     (TrustConfig, {"schedule": "weekly"}, r"trust schedule must be one of dynamic, static"),
     (TrustConfig, {"gmm_max_iter": 0}, r"TrustConfig\.gmm_max_iter must be positive"),
     (TrustConfig, {"warmup_fraction": 0.6}, r"warmup_fraction must not exceed latest_start_fraction"),
@@ -147,7 +151,7 @@ def non_default_experiment() -> ExperimentConfig:
         model=ModelConfig(width=16, depth=2, norm="batchnorm"),
         augment=AugmentConfig(strategy="crop_flip", crop=0.25),
         expert=ExpertConfig(epochs=7, lr=0.05, momentum=0.9),
-        trust=TrustConfig(warmup_fraction=0.25, threshold="classmean", tau=0.6, loss_ema=0.5),
+        trust=TrustConfig(warmup_fraction=0.25, threshold_rule="classmean", tau=0.6, loss_ema=0.5),
         recalib=RecalibConfig(reliability="cosine", gamma=0.7, recall_cap=0.2),
         dm=DMConfig(iterations=11, init="noise"),
         eval=EvalConfig(num_eval=2, epochs=9, dsa=False),
@@ -158,7 +162,7 @@ def test_to_dict_from_dict_round_trip_through_json():
     config = non_default_experiment()
     values = json.loads(json.dumps(to_dict(config)))
     assert values["arms"] == ["tad", "clean"]
-    assert values["trust"]["threshold"] == "classmean"
+    assert values["trust"]["threshold_rule"] == "classmean"
     assert from_dict(ExperimentConfig, values) == config
 
 

@@ -24,7 +24,7 @@ CIFAR10N_FILE = SHARED_DATA / "cifar10n" / "CIFAR-10_human.pt"
 
 @pytest.fixture(scope="module")
 def digits():
-    return load_dataset(DataConfig(dataset="digits", seed=0))
+    return load_dataset(DataConfig(dataset="digits", split_seed=0))
 
 
 def raw_digits() -> tuple[np.ndarray, np.ndarray]:
@@ -56,8 +56,8 @@ def test_digits_split_is_stratified(digits):
 
 
 def test_digits_split_depends_on_the_seed_only(digits):
-    again = load_dataset(DataConfig(dataset="digits", seed=0))
-    other = load_dataset(DataConfig(dataset="digits", seed=1))
+    again = load_dataset(DataConfig(dataset="digits", split_seed=0))
+    other = load_dataset(DataConfig(dataset="digits", split_seed=1))
     assert torch.equal(again.train_indices, digits.train_indices)
     assert torch.equal(again.train_images, digits.train_images)
     assert not torch.equal(other.train_indices, digits.train_indices)
@@ -86,13 +86,13 @@ def test_to_display_recovers_the_pixels(digits):
 
 
 def test_train_per_class_subset_is_balanced_seeded_and_ordered(digits):
-    subset = load_dataset(DataConfig(dataset="digits", train_per_class=30, seed=0))
+    subset = load_dataset(DataConfig(dataset="digits", train_per_class=30, split_seed=0))
     assert len(subset.train_images) == 300
     assert torch.bincount(subset.train_labels).tolist() == [30] * 10
     assert torch.all(subset.train_indices[1:] > subset.train_indices[:-1])  # original order kept
     assert set(subset.train_indices.tolist()) <= set(digits.train_indices.tolist())
     assert len(subset.test_images) == 450  # the test split is untouched
-    again = load_dataset(DataConfig(dataset="digits", train_per_class=30, seed=0))
+    again = load_dataset(DataConfig(dataset="digits", train_per_class=30, split_seed=0))
     assert torch.equal(again.train_indices, subset.train_indices)
 
 

@@ -134,7 +134,7 @@ def run_loop(tmp_path, iterations, name="ckpt.pt", **overrides):
         current_max_start_epoch=2,
         expansion_end=4,
         soft_labels=True,
-        threshold=10.0,
+        loss_gate=10.0,
         checkpoint_every=2,
         lr_img=10.0,
         **overrides,

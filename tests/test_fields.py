@@ -20,19 +20,19 @@ def test_overrides_parse_every_kind_of_field():
             "data.zca=Yes",
             "trust.evidence=off",
             "tm.batch_syn=none",  # an optional field
-            "tm.threshold=2",  # an optional float given as a whole number
+            "tm.loss_gate=2",  # an optional float given as a whole number
             "noise.label_file=/data/a=b.pt",  # a str holding "="
             "arms=tad, clean",  # a tuple
-            "trust.threshold=global",  # a Literal
+            "trust.threshold_rule=global",  # a Literal
             "name=mine",
         ],
     )
     assert config.trust.lambda_cons == 0.5 and config.expert.epochs == 10
     assert config.tm.memory_saving and config.data.zca and not config.trust.evidence
-    assert config.tm.batch_syn is None and config.tm.threshold == 2.0
-    assert isinstance(config.tm.threshold, float)
+    assert config.tm.batch_syn is None and config.tm.loss_gate == 2.0
+    assert isinstance(config.tm.loss_gate, float)
     assert config.noise.label_file == "/data/a=b.pt" and config.arms == ("tad", "clean")
-    assert config.trust.threshold == "global" and config.name == "mine"
+    assert config.trust.threshold_rule == "global" and config.name == "mine"
     assert config.expert.lr == BASE.expert.lr and config.dm == BASE.dm  # nothing else moves
 
 

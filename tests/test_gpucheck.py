@@ -18,7 +18,7 @@ def test_the_shortened_preset_keeps_the_inner_loop_and_cuts_the_lengths():
     short = shortened(full, experts=2, expert_epochs=2, iterations=50, eval_epochs=5)
     assert (short.expert.num_experts, short.expert.epochs, short.tm.iterations) == (2, 2, 50)
     assert short.tm.snapshots_needed <= short.expert.epochs  # the trajectories cover every match
-    for field in ("syn_steps", "batch_syn", "lr_img", "lr_y", "soft_labels", "threshold", "pix_init"):
+    for field in ("syn_steps", "batch_syn", "lr_img", "lr_y", "soft_labels", "loss_gate", "pix_init"):
         assert getattr(short.tm, field) == getattr(full.tm, field)
     assert short.model == full.model and short.data == full.data
     # an expert must span one match even when asked for fewer epochs (CIFAR-100 IPC 1 matches 3 epochs)

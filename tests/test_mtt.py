@@ -124,13 +124,13 @@ def test_start_epoch_window_follows_the_formula():
 
 def test_loss_gate_skips_updates_above_threshold():
     net, start, target, images, labels = _setup(soft=True)
-    config = TMConfig(syn_steps=2, soft_labels=True, threshold=1e-9, max_start_epoch=2)
+    config = TMConfig(syn_steps=2, soft_labels=True, loss_gate=1e-9, max_start_epoch=2)
     state = make_state(images, labels, config, torch.device("cpu"))
     before = state.images.detach().clone()
     matching_step(state, net, start, target, config, AUG, torch.Generator().manual_seed(0))
     assert state.skipped == 1 and state.iteration == 1
     torch.testing.assert_close(state.images.detach(), before)
-    open_gate = TMConfig(syn_steps=2, soft_labels=True, threshold=None, max_start_epoch=2)
+    open_gate = TMConfig(syn_steps=2, soft_labels=True, loss_gate=None, max_start_epoch=2)
     state = make_state(images, labels, open_gate, torch.device("cpu"))
     matching_step(state, net, start, target, open_gate, AUG, torch.Generator().manual_seed(0))
     assert state.skipped == 0 and not torch.equal(state.images.detach(), before)

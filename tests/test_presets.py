@@ -59,10 +59,10 @@ def test_datm_presets_are_the_official_configs(name):
     assert tm.current_max_start_epoch == (cur if seq else None)
     if seq:
         assert tm.expansion_end == end
-    assert (tm.lr_img, tm.lr_lr, tm.lr_y, tm.batch_syn, tm.threshold) == (lr_img, lr_lr, lr_y, batch, gate)
+    assert (tm.lr_img, tm.lr_lr, tm.lr_y, tm.batch_syn, tm.loss_gate) == (lr_img, lr_lr, lr_y, batch, gate)
     assert tm.pix_init == {"spc": "predicted_correctly", "real": "real"}[init]
     # common to every DATM config
-    assert tm.soft_labels and tm.momentum_y == 0.9 and tm.lr_teacher == 0.01 and tm.iterations == 10000
+    assert tm.soft_labels and tm.momentum_y == 0.9 and tm.syn_lr_init == 0.01 and tm.iterations == 10000
     assert p.eval.batch_size == 128
     # FTD's buffers: 100 experts of 100 epochs, plain SGD at 0.01 (GSAM itself is not reproduced)
     assert (p.expert.num_experts, p.expert.epochs, p.expert.lr, p.expert.momentum) == (100, 100, 0.01, 0.0)
@@ -76,9 +76,9 @@ def test_mtt_presets_are_the_authors_settings(name):
     tm = p.tm
     assert p.method == "mtt" and p.data.zca == zca and p.model.depth == depth
     assert (tm.syn_steps, tm.expert_epochs, tm.max_start_epoch, tm.min_start_epoch) == (n, m, t_max, 0)
-    assert (tm.lr_img, tm.lr_lr, tm.lr_teacher, tm.batch_syn) == (lr_img, lr_lr, lr_teacher, batch)
+    assert (tm.lr_img, tm.lr_lr, tm.syn_lr_init, tm.batch_syn) == (lr_img, lr_lr, lr_teacher, batch)
     # none of DATM's additions
-    assert not tm.soft_labels and tm.threshold is None and tm.current_max_start_epoch is None
+    assert not tm.soft_labels and tm.loss_gate is None and tm.current_max_start_epoch is None
     assert tm.pix_init == "real"
     assert (p.expert.num_experts, p.expert.epochs, p.expert.lr) == (100, 50, 0.01)
 
@@ -90,18 +90,22 @@ SYM = NoiseConfig(kind="symmetric", rate=0.4)
     ("name", "noise", "expected"),
     [
         ("datm-cifar10-ipc10", NoiseConfig(), {}),  # clean labels: the official config
-        ("datm-cifar10-ipc1", SYM, {"lr_teacher": 0.001}),
-        ("datm-cifar10-ipc10", NoiseConfig(kind="asymmetric", rate=0.4), {"lr_teacher": 0.001}),
-        ("datm-cifar10-ipc50", NoiseConfig(kind="pairflip", rate=0.2), {"lr_teacher": 0.001}),
-        ("datm-cifar10-ipc10", NoiseConfig(kind="real", real_labels="worse"), {"lr_teacher": 0.001}),
+        ("datm-cifar10-ipc1", SYM, {"syn_lr_init": 0.001}),
+        ("datm-cifar10-ipc10", NoiseConfig(kind="asymmetric", rate=0.4), {"syn_lr_init": 0.001}),
+        ("datm-cifar10-ipc50", NoiseConfig(kind="pairflip", rate=0.2), {"syn_lr_init": 0.001}),
+        ("datm-cifar10-ipc10", NoiseConfig(kind="real", real_labels="worse"), {"syn_lr_init": 0.001}),
         ("datm-cifar10-ipc10", NoiseConfig(kind="real", real_labels="aggre"), {}),
         ("datm-cifar10-ipc50", NoiseConfig(kind="real", real_labels="worse"), {}),
-        ("datm-cifar10-ipc10", NoiseConfig(kind="symmetric", rate=0.8), {"lr_teacher": 0.001, "lr_lr": 1e-6}),
-        ("datm-cifar10-ipc50", NoiseConfig(kind="symmetric", rate=0.8), {"lr_teacher": 0.001}),
+        (
+            "datm-cifar10-ipc10",
+            NoiseConfig(kind="symmetric", rate=0.8),
+            {"syn_lr_init": 0.001, "lr_lr": 1e-6},
+        ),
+        ("datm-cifar10-ipc50", NoiseConfig(kind="symmetric", rate=0.8), {"syn_lr_init": 0.001}),
         (
             "datm-cifar10-ipc50",
             NoiseConfig(kind="asymmetric", rate=0.8),
-            {"lr_teacher": 0.001, "lr_lr": 1e-6},
+            {"syn_lr_init": 0.001, "lr_lr": 1e-6},
         ),
         ("datm-cifar100-ipc10", SYM, {}),
         ("datm-tinyimagenet-ipc50", SYM, {"pix_init": "real"}),
@@ -116,7 +120,7 @@ def test_dd_lnl_noisy_label_changes(name, noise, expected):
     assert noise_changes(changed) == expected and changed.noise == noise
     for field, value in expected.items():
         assert getattr(changed.tm, field) == value
-    untouched = {f for f in ("lr_teacher", "lr_lr", "pix_init") if f not in expected}
+    untouched = {f for f in ("syn_lr_init", "lr_lr", "pix_init") if f not in expected}
     assert all(getattr(changed.tm, f) == getattr(preset.tm, f) for f in untouched)
 
 
@@ -127,10 +131,10 @@ def test_the_command_line_and_the_grids_apply_the_noisy_label_changes():
     args = build_parser().parse_args(
         ["run", "--dataset", "cifar10", "--preset", "datm-cifar10-ipc10", "--noise", "symmetric"]
     )
-    assert config_from_args(args).tm.lr_teacher == 0.001
+    assert config_from_args(args).tm.syn_lr_init == 0.001
     job = Job("main", "datm", SYM)
-    assert job.config(get_preset("datm-cifar10-ipc10")).tm.lr_teacher == 0.001
-    assert Job("main", "datm", NoiseConfig()).config(get_preset("datm-cifar10-ipc10")).tm.lr_teacher == 0.01
+    assert job.config(get_preset("datm-cifar10-ipc10")).tm.syn_lr_init == 0.001
+    assert Job("main", "datm", NoiseConfig()).config(get_preset("datm-cifar10-ipc10")).tm.syn_lr_init == 0.01
 
 
 def test_the_colab_preset_is_the_official_ipc10_config_made_shorter():
@@ -140,9 +144,9 @@ def test_the_colab_preset_is_the_official_ipc10_config_made_shorter():
     assert colab.expert.num_experts < official.expert.num_experts
     assert colab.tm.iterations < official.tm.iterations
     assert colab.expert.epochs >= colab.tm.snapshots_needed
-    for field in ("syn_steps", "batch_syn", "lr_img", "lr_y", "soft_labels", "threshold", "pix_init"):
+    for field in ("syn_steps", "batch_syn", "lr_img", "lr_y", "soft_labels", "loss_gate", "pix_init"):
         assert getattr(colab.tm, field) == getattr(official.tm, field)
-    assert with_noise(colab, SYM).tm.lr_teacher == 0.001  # DD_LNL's change, as for the official preset
+    assert with_noise(colab, SYM).tm.syn_lr_init == 0.001  # DD_LNL's change, as for the official preset
 
 
 class _FakeCuda:

@@ -54,7 +54,7 @@ def test_ablations_change_one_thing_and_run_only_tad():
     assert configs["two-stage"].trust.schedule == "static" and not configs["two-stage"].recalib.enabled
     assert configs["outer-only"].trust.lambda_cons == 0 and not configs["outer-only"].recalib.enabled
     assert configs["outer+consistency"].trust.lambda_cons == base.trust.lambda_cons
-    assert configs["global-threshold"].trust.threshold == "global"
+    assert configs["global-threshold"].trust.threshold_rule == "global"
     assert configs["mahalanobis-only"].recalib.reliability == "mahalanobis"
     assert configs["cosine-only"].recalib.reliability == "cosine"
     assert base.trust.evidence and not configs["split-every-class"].trust.evidence
@@ -153,7 +153,7 @@ def test_the_validation_split_lies_outside_the_training_subset():
     nd = prepare_data(config)
     val = validation_set(config, nd.data, per_class=30)
     used = set(nd.data.train_indices.tolist())
-    _, _, positions = load_unused(config.data, nd.data, 30, seed=config.data.seed)
+    _, _, positions = load_unused(config.data, nd.data, 30, seed=config.data.split_seed)
     assert used.isdisjoint(positions.tolist()) and len(set(positions.tolist())) == 300
     assert torch.bincount(val.clean_labels).tolist() == [30] * 10
     flipped = float((val.noisy_labels != val.clean_labels).float().mean())

@@ -46,8 +46,8 @@ def planted_losses(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
     "config",
     [
         TrustConfig(),
-        TrustConfig(threshold="classmean"),
-        TrustConfig(threshold="global"),
+        TrustConfig(threshold_rule="classmean"),
+        TrustConfig(threshold_rule="global"),
         TrustConfig(classwise_gmm=False),
     ],
     ids=["flexmatch", "classmean", "global", "one-gmm"],
@@ -87,7 +87,7 @@ def test_divide_keeps_recalled_status_only_for_trusted_samples():
 
 def test_divide_keeps_the_class_minimum():
     losses, labels, _ = planted_losses()
-    strict = TrustConfig(threshold="global", tau=1.0, min_trusted_fraction=0.5)
+    strict = TrustConfig(threshold_rule="global", tau=1.0, min_trusted_fraction=0.5)
     split = divide(losses, labels, torch.zeros(500, dtype=torch.bool), NUM_CLASSES, config=strict, seed=0)
     assert split.class_sizes(NUM_CLASSES).min() >= 50
 
@@ -142,21 +142,21 @@ def posteriors_with_pass_shares(shares: list[float], tau: float, per_class: int 
 
 def test_global_thresholds_are_tau():
     p_clean, labels = posteriors_with_pass_shares([1.0, 0.5, 0.0], 0.6)
-    config = TrustConfig(threshold="global", tau=0.6)
+    config = TrustConfig(threshold_rule="global", tau=0.6)
     assert class_thresholds(p_clean, labels, 3, config=config).tolist() == pytest.approx([0.6] * 3)
 
 
 def test_classmean_thresholds_are_clipped_class_means():
     labels = torch.tensor([0, 0, 1, 1, 2, 2])
     p_clean = torch.tensor([0.1, 0.1, 0.4, 0.6, 1.0, 0.98])
-    config = TrustConfig(threshold="classmean", tau_min=0.3, tau_max=0.9)
+    config = TrustConfig(threshold_rule="classmean", tau_min=0.3, tau_max=0.9)
     got = class_thresholds(p_clean, labels, 3, config=config)
     assert got.tolist() == pytest.approx([0.3, 0.5, 0.9])
 
 
 def test_flexmatch_thresholds_scale_with_the_passing_share():
     p_clean, labels = posteriors_with_pass_shares([0.8, 0.4, 0.2, 0.0], 0.5)
-    config = TrustConfig(threshold="flexmatch", tau=0.5, tau_min=0.2)
+    config = TrustConfig(threshold_rule="flexmatch", tau=0.5, tau_min=0.2)
     got = class_thresholds(p_clean, labels, 4, config=config)
     assert got.tolist() == pytest.approx([0.5, 0.25, 0.2, 0.2])
     assert float(got.max()) == pytest.approx(config.tau)

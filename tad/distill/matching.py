@@ -59,7 +59,7 @@ class MatchingState:
 def make_state(images: Tensor, labels: Tensor, config: TMConfig, device: torch.device) -> MatchingState:
     """Leaf tensors and their optimisers (SGD, momentum 0.5 for images and step size; 0.9 for labels)."""
     images = images.detach().clone().to(device).requires_grad_(True)
-    syn_lr = torch.tensor(config.lr_teacher, device=device).requires_grad_(True)
+    syn_lr = torch.tensor(config.syn_lr_init, device=device).requires_grad_(True)
     labels = labels.detach().clone().to(device)
     optimizers = {
         "images": torch.optim.SGD([images], lr=config.lr_img, momentum=0.5),
@@ -96,7 +96,7 @@ def matching_step(
         loss = trajectory_matching_loss(end, start, target)
         loss.backward()
     value = float(loss.detach())
-    if config.threshold is not None and value > config.threshold:
+    if config.loss_gate is not None and value > config.loss_gate:
         state.skipped += 1  # DATM's gate: a segment the student cannot follow is skipped
     else:
         for opt in state.optimizers.values():
