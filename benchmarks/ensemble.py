@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from torch.func import functional_call, grad, stack_module_state, vmap
 
 from tad.augment import dsa
+from tad.context import prepare_data
 from tad.models import build_model
-from tad.pipeline import prepare_data
 from tad.presets import get_preset
 
 

@@ -21,12 +21,12 @@ from pathlib import Path
 import torch
 
 from tad.config import NoiseConfig
+from tad.context import prepare_data
 from tad.distill.base import class_pools, sample_from_pool
 from tad.distill.dm import dm_step_loss
 from tad.diversion import TrustState
 from tad.experts import ExpertTask, ScoreRecorder, outer_inner_step, train_epoch, train_trusted_epoch
 from tad.models import build_model
-from tad.pipeline import prepare_data
 from tad.presets import get_preset
 from tad.trust import everyone_trusted
 

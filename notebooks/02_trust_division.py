@@ -69,10 +69,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from tad.context import prepare_data
 from tad.device import resolve_device
 from tad.diversion import trust_diagnostics
 from tad.evidence import class_evidence
-from tad.pipeline import prepare_data
 from tad.plots import loss_mixture_panels, trusted_space_plot
 from tad.replay import replay_config, replay_division, train_recorded_expert
 from tad.trust import fit_class_gmms, normalise_losses

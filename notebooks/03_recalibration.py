@@ -72,8 +72,8 @@ import pandas as pd
 import torch
 from sklearn.decomposition import PCA
 
+from tad.context import prepare_data
 from tad.device import resolve_device
-from tad.pipeline import prepare_data
 from tad.plots import feature_projection, recall_sweep_plot, reliability_histograms
 from tad.recalibrate import (
     anchor_subspace,

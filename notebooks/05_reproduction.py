@@ -112,7 +112,8 @@ synthetic = noise in ("symmetric", "asymmetric", "pairflip")
 noise_config = NoiseConfig(
     kind=noise, rate=rate if synthetic else 0.0, real_labels=real_labels, seed=noise_seed
 )
-# an official DATM preset takes DD_LNL's settings for noisy labels (lr_teacher, our syn_lr_init, 0.001 on CIFAR-10, ...)
+# an official DATM preset takes DD_LNL's settings for noisy labels (lr_teacher, our syn_lr_init,
+# 0.001 on CIFAR-10, ...)
 base = with_noise(preset_for(dataset, preset), noise_config)
 config = replace(
     base,

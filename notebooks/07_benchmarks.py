@@ -71,6 +71,9 @@ scaling = json.loads(
 ensemble = json.loads(
     required_file(folder, "ensemble.json", f"python benchmarks/ensemble.py {data}").read_text()
 )
+processes = json.loads(
+    required_file(folder, "processes.json", f"python benchmarks/processes.py {data}").read_text()
+)
 print("machine:", overhead["machine"]["platform"], f"({overhead['machine']['threads']} torch threads)")
 
 # %% [markdown]
@@ -152,6 +155,29 @@ print(
 # `tad.buffer` trains experts one after another, which also keeps each expert's file, its trust loop and
 # its resumption independent.
 # On a GPU the balance may differ; we have not measured it.
+#
+# ## Several processes: `torchrun`
+#
+# `python benchmarks/processes.py` trains the same vanilla experts twice per repeat, alternating: one
+# process with two threads, and `torchrun --standalone --nproc-per-node 2` with one thread per process,
+# each rank training its share ([Scaling out](../book/scaling.md)). The expert stage is timed from the
+# first expert to the last rank's barrier; the command's time adds Python's and torch's start-up and the
+# rendezvous, which a long stage makes negligible and a short one does not.
+
+# %% tags=["hide-input"]
+runs = pd.DataFrame(
+    [
+        {"layout": name, "repeat": i, **run}
+        for name, rows in processes["runs"].items()
+        for i, run in enumerate(rows)
+    ]
+)
+display(runs[["layout", "repeat", "stage_s", "wall_s"]].round(1))
+print(
+    f"{processes['experts']} experts of {processes['epochs']} epochs ({processes['preset']}) on "
+    f"{processes['threads']} cores: 2 processes are {processes['speedup_stage']:.2f}x as fast over the "
+    f"expert stage and {processes['speedup_command']:.2f}x over the whole command (median of the repeats)"
+)
 
 # %% tags=["remove-cell"]
 # Not shown in the book: the key numbers, for tests/test_notebooks.py.
@@ -162,6 +188,7 @@ if out_dir is not None:
         "dm_ratio": overhead["dm_iteration"]["tad"]["ratio"],
         "scaling_rows": len(scaling["rows"]),
         "ensemble_ratio": ensemble["ensemble_over_sequential"],
+        "processes_speedup": processes["speedup_stage"],
     }
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     Path(out_dir, "07_benchmarks.json").write_text(json.dumps(summary, indent=1))

@@ -24,6 +24,7 @@ from tad.cli_config import (
     reproduce_plan,
     select_plan,
 )
+from tad.distributed import LaunchError
 
 
 class StageBars:
@@ -55,6 +56,20 @@ def _device(args: argparse.Namespace, preset: str | None):
     return device
 
 
+def _join(args: argparse.Namespace, device, agree_on: object):
+    """This process's place under torchrun (a world of one without it), its device, joined to the others.
+
+    The ranks must agree on ``agree_on`` (the configuration and plan), or every rank stops.
+    """
+    from tad import distributed
+
+    world = distributed.current()
+    device = distributed.device_for(world, device)
+    distributed.start(world, device)
+    distributed.check_agreement(world, "configuration", agree_on)
+    return world, device
+
+
 def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     from tad.checks import check_experiment
 
@@ -64,16 +79,22 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
+    from tad.config import to_dict
     from tad.pipeline import run_experiment
     from tad.results import format_table, write_outputs
 
+    world, device = _join(args, device, to_dict(config))
     out_dir = Path(args.out) / config.name
+    ranks = f" x {world.size} ranks" if world.distributed else ""
+    if not world.is_main:  # rank 0 alone reports and writes the outputs; the others work
+        run_experiment(config, device=device, out_dir=out_dir, world=world)
+        return 0
     print(
         f"tad {config.name}: {config.data.dataset}, {config.noise.kind} noise, IPC {config.ipc}, "
-        f"{config.method.upper()}, arms {', '.join(config.arms)}, on {device}",
+        f"{config.method.upper()}, arms {', '.join(config.arms)}, on {device}{ranks}",
         flush=True,
     )
-    result = run_experiment(config, device=device, out_dir=out_dir, progress=StageBars())
+    result = run_experiment(config, device=device, out_dir=out_dir, progress=StageBars(), world=world)
     payload = write_outputs(result, out_dir, command_line(argv))
     print(
         f"realised noise rate {100 * result.noise.realised_rate:.1f}%; wall time {result.wall_time_s:.0f} s"
@@ -86,13 +107,19 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
 def cmd_reproduce(args: argparse.Namespace, argv: list[str]) -> int:
     base, plan = reproduce_plan(args)
     device = _device(args, args.preset)
+    from tad import distributed
+    from tad.config import to_dict
     from tad.pipeline import run_experiment
     from tad.reproduce import run_grid
 
     command = command_line(argv)
+    world, device = _join(
+        args, device, [to_dict(base), {g: [j.setting for j in jobs] for g, jobs in plan.items()}]
+    )
+    rank = f"[rank {world.rank}] " if world.distributed else ""
 
     def run_one(config) -> dict:
-        print(f"-- {config.name}", flush=True)
+        print(f"{rank}-- {config.name}", flush=True)
         out_dir = Path(args.out) / config.name
         return run_experiment(config, device=device, out_dir=out_dir, progress=StageBars()).to_json(
             command=command
@@ -100,15 +127,17 @@ def cmd_reproduce(args: argparse.Namespace, argv: list[str]) -> int:
 
     def report(row: dict) -> None:
         accs = ", ".join(f"{a} {r['acc_mean']:.1f}±{r['acc_std']:.1f}" for a, r in row["arms"].items())
-        print(
-            f"   {row['method']} {row['setting']} {row['variant']}: {accs} ({row['wall_time_s']:.0f} s)",
-            flush=True,
-        )
+        where = f"{rank}   {row['method']} {row['setting']} {row['variant']}"
+        print(f"{where}: {accs} ({row['wall_time_s']:.0f} s)", flush=True)
 
     for grid, jobs in plan.items():
         path = args.results or f"results/{args.preset}-{grid}.jsonl"
-        count = run_grid(base, args.preset, jobs, path, run=run_one, command=command, on_row=report)
-        print(f"{grid}: {count} new row(s) in {path}")
+        count = run_grid(
+            base, args.preset, jobs, path, run=run_one, command=command, on_row=report, world=world
+        )
+        total = sum(distributed.gather(world, count))
+        if world.is_main:
+            print(f"{grid}: {total} new row(s) in {path}")
     return 0
 
 
@@ -255,13 +284,28 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         check_outputs(args)
+        _check_launcher(args.command)
         return COMMANDS[args.command](args, argv)
-    except ValueError as err:
+    except (ValueError, LaunchError) as err:
         sys.stderr.write(f"tad: error: {err}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("\ntad: interrupted; finished stages are saved, rerun the same command to resume.\n")
         return 130
+    finally:
+        if "tad.distributed" in sys.modules:
+            sys.modules["tad.distributed"].stop()
+
+
+def _check_launcher(command: str) -> None:
+    """Under torchrun, only the commands that share their work across ranks may run."""
+    from tad.distributed import current
+
+    if current().distributed and command not in ("run", "reproduce"):
+        raise ValueError(
+            f"{command} runs in one process; start it without torchrun (run and reproduce share their work "
+            "across torchrun's ranks)."
+        )
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from tad import __version__
+from tad import __version__, distributed
 from tad.checkpoint import atomic_save, load_checkpoint
 from tad.config import (
     AugmentConfig,
@@ -40,6 +40,7 @@ from tad.config import (
     TrustConfig,
     to_dict,
 )
+from tad.distributed import SINGLE, World
 from tad.diversion import TrustState
 from tad.experts import ExpertProgress, ExpertTask, fit_expert
 from tad.models import build_model
@@ -140,10 +141,13 @@ def train_experts(
     device: torch.device,
     progress: Progress | None = None,
     fixed_split: TrustSplit | None = None,
+    world: World = SINGLE,
 ) -> list[Expert]:
     """The ``num_experts`` experts of ``kind``: loaded when saved, else trained (or resumed).
 
-    ``fixed_split`` is the oracle's trusted space (kind ``oracle`` only).
+    ``fixed_split`` is the oracle's trusted space (kind ``oracle`` only). Under ``torchrun``
+    (``world``, see :mod:`tad.distributed`) rank ``r`` trains experts ``r, r + N, ...`` into
+    the shared folder, and after a barrier every rank reads all of them from it.
     """
     if kind not in EXPERT_KINDS:
         raise ValueError(f"unknown expert kind {kind!r}; choose from {', '.join(EXPERT_KINDS)}.")
@@ -154,13 +158,18 @@ def train_experts(
         fixed_split = static_filter(
             images, noisy_labels, clean_labels, num_classes, spec, root=root, device=device
         )
+    if world.distributed and folder is None:
+        raise ValueError("experts shared by several ranks need a buffer folder that they all see.")
     task = spec.task(kind, images, noisy_labels, clean_labels, num_classes, fixed_split)
-    experts = []
-    for k in range(spec.expert.num_experts):
-        experts.append(_expert(task, spec, kind, k, folder, device))
+    n = spec.expert.num_experts
+    mine: dict[int, Expert] = {}
+    for k in world.share(range(n)):
+        mine[k] = _expert(task, spec, kind, k, folder, device)
         if progress is not None:
-            progress(f"{kind} experts", k + 1, spec.expert.num_experts)
-    return experts
+            progress(f"{kind} experts", len(mine), len(world.share(range(n))))
+    distributed.barrier(world)
+    # The other ranks' experts are in the folder now: read them (a damaged file is retrained here).
+    return [mine[k] if k in mine else _expert(task, spec, kind, k, folder, device) for k in range(n)]
 
 
 # The project classes an expert file or a partial expert may hold (tad.checkpoint.safe_load).

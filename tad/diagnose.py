@@ -35,14 +35,15 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from tad.arms import consensus_state, evaluate_arm, trusted_pool
 from tad.buffer import Expert
 from tad.config import ExperimentConfig, TrustConfig
+from tad.context import NoisyData, RunContext, prepare_data
 from tad.distill.datm import initial_synthetic_set
 from tad.distill.matching import distill_trajectory_matching
 from tad.diversion import TrustState, trust_diagnostics
 from tad.evidence import class_evidence
 from tad.models import build_model, unflatten_params
-from tad.pipeline import NoisyData, RunContext, consensus_state, evaluate_arm, prepare_data, trusted_pool
 from tad.rng import generator
 from tad.trust import TrustSplit
 

@@ -25,16 +25,24 @@ import json
 import os
 import secrets
 import socket
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import torch
-import torch.distributed as dist
+if TYPE_CHECKING:
+    import torch
+
+# torch.distributed is imported where it is used: the command line reads the world (and refuses a bad
+# launch) before torch loads.
 
 T = TypeVar("T")
+
+
+class LaunchError(RuntimeError):
+    """The ranks could not start together (an unreachable rendezvous): one sentence for the user."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,8 @@ def start(world: World, device: torch.device) -> None:
     An unreachable rendezvous ends in one sentence after ``TAD_RENDEZVOUS_TIMEOUT_S``.
     """
     global _LONG_GROUP
+    import torch.distributed as dist
+
     if not world.distributed or dist.is_initialized():
         return
     backend = "nccl" if device.type == "cuda" else "gloo"
@@ -109,7 +119,7 @@ def start(world: World, device: torch.device) -> None:
         _LONG_GROUP = dist.new_group(backend="gloo", timeout=stage)
         dist.barrier(group=_LONG_GROUP)
     except (RuntimeError, ValueError, OSError, dist.DistStoreError) as err:
-        raise RuntimeError(
+        raise LaunchError(
             f"rank {world.rank} could not reach the other {world.size - 1} rank(s) at {where} within "
             f"{timeout:g} s ({type(err).__name__}); check the rendezvous endpoint and that every rank "
             "started."
@@ -119,14 +129,16 @@ def start(world: World, device: torch.device) -> None:
 def stop() -> None:
     """Leave the process group (every rank calls it at the end)."""
     global _LONG_GROUP
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    if "torch.distributed" in sys.modules and sys.modules["torch.distributed"].is_initialized():
+        sys.modules["torch.distributed"].destroy_process_group()
     _LONG_GROUP = None
 
 
 def barrier(world: World) -> None:
     """Wait for every rank; the wait may last as long as the slowest rank's stage."""
     if world.distributed:
+        import torch.distributed as dist
+
         dist.barrier(group=_LONG_GROUP)
 
 
@@ -134,6 +146,8 @@ def gather(world: World, value: object) -> list[object]:
     """Every rank's ``value`` (small, picklable), in rank order; ``[value]`` for a world of one."""
     if not world.distributed:
         return [value]
+    import torch.distributed as dist
+
     values: list[object] = [None] * world.size
     dist.all_gather_object(values, value, group=_LONG_GROUP)
     return values
@@ -194,12 +208,15 @@ def check_shared_folder(world: World, folder: Path) -> None:
 def device_for(world: World, device: torch.device) -> torch.device:
     """One accelerator per rank on its host: ``cuda`` becomes ``cuda:<local_rank>``."""
     if world.distributed and device.type == "cuda":
+        import torch
+
         return torch.device("cuda", world.local_rank % max(1, torch.cuda.device_count()))
     return device
 
 
 __all__ = [
     "SINGLE",
+    "LaunchError",
     "World",
     "barrier",
     "check_agreement",

@@ -9,7 +9,7 @@ of trajectory matching as the learning rate when there is one.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -110,15 +110,17 @@ def evaluate_synthetic(
     device: torch.device,
     exact_test: Tensor | None = None,
     callback: NetCallback | None = None,
+    nets: Iterable[int] | None = None,
 ) -> EvalResult:
-    """Train ``config.num_eval`` networks on ``syn`` and report their test accuracies.
+    """Train ``config.num_eval`` networks on ``syn`` (or only networks ``nets``) and report their accuracies.
 
     Network ``k`` uses a generator seeded by ``(seed, k)`` only, so two synthetic sets
     evaluated with the same ``seed`` meet identically initialised networks: arms are
-    compared on paired networks.
+    compared on paired networks, and networks evaluated apart (``nets``, one rank each
+    under torchrun) equal those evaluated together.
     """
     accs, exact = [], []
-    for k in range(config.num_eval):
+    for k in range(config.num_eval) if nets is None else nets:
         gen = torch.Generator().manual_seed(seed * 1009 + k)
         net = train_on_synthetic(
             syn,

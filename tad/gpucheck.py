@@ -21,12 +21,13 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 
+from tad.arms import consensus_state, trusted_pool
 from tad.config import ExperimentConfig, NoiseConfig
+from tad.context import RunContext, prepare_data
 from tad.distill.datm import initial_synthetic_set
 from tad.distill.matching import distill_trajectory_matching
 from tad.evaluate import accuracy, train_on_synthetic
 from tad.models import build_model
-from tad.pipeline import RunContext, consensus_state, prepare_data, trusted_pool
 from tad.presets import get_preset, with_noise
 from tad.rng import generator
 

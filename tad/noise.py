@@ -196,13 +196,40 @@ def corrupt_labels(labels: object, transition: np.ndarray, *, seed: int) -> np.n
     return noisy
 
 
+def _numpy_array_classes() -> list:
+    """What a pickled numpy integer array needs, and nothing else (for ``torch.load(weights_only=True)``).
+
+    The CIFAR-N files pickle numpy arrays under numpy 1's module paths; numpy 2 moved
+    ``numpy.core`` to ``numpy._core``, so the reconstructor is allowed under its old name too.
+    """
+    import importlib
+
+    core = importlib.import_module(
+        "numpy._core.multiarray" if hasattr(np, "_core") else "numpy.core.multiarray"
+    )
+    dtypes = [type(np.dtype(t)) for t in (np.int64, np.int32, np.int16, np.int8, np.uint8, np.bool_)]
+    old_name = (core._reconstruct, "numpy.core.multiarray._reconstruct")
+    return [core._reconstruct, old_name, np.ndarray, np.dtype, *dtypes]
+
+
 def _read_label_file(path: str | Path) -> dict:
+    """A CIFAR-N label file: a dict of numpy integer arrays, pickled by its authors.
+
+    We trust exactly that: ``weights_only`` loading that accepts numpy integer arrays and refuses
+    any other class, so a file that would run code on load is an error, not an execution. (torch
+    before 2.6 cannot allow numpy's renamed reconstructor; there the file is unpickled in full.)
+    """
     try:
-        # The file is a pickled dict of numpy arrays, which weights_only=True refuses; it is the published
-        # CIFAR-N file (or one the user names), so full unpickling is acceptable here.
-        content = torch.load(path, map_location="cpu", weights_only=False)
+        if tuple(int(x) for x in torch.__version__.split(".")[:2]) < (2, 6):
+            content = torch.load(path, map_location="cpu", weights_only=False)
+        else:
+            with torch.serialization.safe_globals(_numpy_array_classes()):
+                content = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise ValueError(f"could not read the label file {path}: {error}") from error
+        first = (str(error).strip().splitlines() or [""])[0][:200]
+        raise ValueError(
+            f"could not read the label file {path} as a dict of numpy integer arrays ({first})."
+        ) from None
     if not isinstance(content, dict) or "clean_label" not in content:
         raise ValueError(f"{path} is not a CIFAR-N label file (expected a dict with a 'clean_label' key).")
     return content

@@ -15,9 +15,9 @@ from dataclasses import replace
 import torch
 
 from tad.config import ExperimentConfig, NoiseConfig
+from tad.context import NoisyData
 from tad.diversion import TrustState, trust_step
 from tad.experts import ExpertRun, train_expert
-from tad.pipeline import NoisyData
 from tad.presets import preset_for
 from tad.rng import generator
 from tad.trust import SampleScores, TrustSplit, everyone_trusted, score_samples

@@ -22,8 +22,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tad import __version__
+from tad import __version__, distributed
 from tad.config import ExperimentConfig, NoiseConfig, apply_overrides, to_dict
+from tad.distributed import SINGLE, World
 from tad.presets import with_noise
 from tad.variants import ABLATIONS
 
@@ -115,11 +116,59 @@ def grid_jobs(grid: str, methods: tuple[str, ...]) -> list[Job]:
 
 
 def read_results(path: str | Path) -> list[dict]:
-    """Every line of a results file (an absent file holds none)."""
+    """Every row of a results file (an absent file holds none).
+
+    A line that is not a complete row (a process killed while appending, a damaged copy) is
+    named in one log line and moved out of the file into ``<name>.bad-<time>``, under the
+    file's lock, so that the row is run again instead of ending the grid in a traceback.
+    """
     path = Path(path)
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows, _, bad = _parse_rows(path.read_text())
+    if bad:
+        _set_aside(path)
+        rows = _parse_rows(path.read_text())[0]
+    return rows
+
+
+def _parse_rows(text: str) -> tuple[list[dict], list[str], list[str]]:
+    """The rows of a results file's ``text``, their lines as written, and the lines that are not rows."""
+    rows, good, bad = [], [], []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if isinstance(row, dict) and "key" in row:
+            rows.append(row)
+            good.append(line)
+        else:
+            bad.append(line)
+    return rows, good, bad
+
+
+def _set_aside(path: Path) -> None:
+    """Move the lines of ``path`` that are not rows into a ``.bad-`` file beside it (under the lock)."""
+    with open(path, "r+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            _, good, bad = _parse_rows(f.read())
+            if not bad:
+                return  # another process set them aside meanwhile
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+            aside = path.with_name(f"{path.name}.bad-{stamp}")
+            with open(aside, "a") as out:
+                out.write("\n".join(bad) + "\n")
+            f.seek(0)
+            f.truncate()  # in place: appenders waiting on this lock keep writing to this file
+            f.write("".join(line + "\n" for line in good))  # the rows exactly as written
+            f.flush()
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+    log.warning("%s: %d damaged line(s) moved to %s; their rows will run again", path, len(bad), aside.name)
 
 
 def append_result(path: str | Path, row: dict) -> None:
@@ -176,14 +225,20 @@ def run_grid(
     run: Callable[[ExperimentConfig], dict],
     command: list[str],
     on_row: Callable[[dict], None] | None = None,
+    world: World = SINGLE,
 ) -> int:
     """Run the jobs missing from ``results_path``; ``run`` maps a config to its results JSON.
 
     The file is read again before each job, so that grids running side by side on the same file
-    (two shells, one torch thread each) skip the rows the other has finished meanwhile.
+    (two shells, one torch thread each) skip the rows the other has finished meanwhile. Under
+    torchrun (``world``) setting ``s`` of the grid is rank ``s mod N``'s, all its jobs together
+    (a setting's DM and DATM rows share their experts). Returns the rows this process added.
     """
+    settings = list(dict.fromkeys(job.setting for job in jobs))
+    distributed.check_work(world, len(settings), "settings in this grid")
+    mine = set(world.share(settings))
     count = 0
-    for job in jobs:
+    for job in (j for j in jobs if j.setting in mine):
         done = {row["key"] for row in read_results(results_path)}
         found = list(pending([job], done, preset, base.ipc, base.seed))
         if not found:
@@ -196,6 +251,7 @@ def run_grid(
         count += 1
         if on_row is not None:
             on_row(row)
+    distributed.barrier(world)
     return count
 
 

@@ -24,13 +24,14 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from tad.arms import distill_arm, run_tad_experts
 from tad.checkpoint import atomic_write_text
 from tad.config import ExperimentConfig, NoiseConfig, apply_overrides, to_dict
+from tad.context import NoisyData, RunContext, prepare_data
 from tad.data import ImageDataset, load_unused
 from tad.diversion import trust_diagnostics
 from tad.evaluate import accuracy, train_on_synthetic
 from tad.noise import apply_noise
-from tad.pipeline import NoisyData, RunContext, distill_arm, prepare_data, run_tad_experts
 from tad.presets import with_noise
 from tad.rng import generator
 from tad.variants import CANDIDATE_SETS, Overrides

@@ -262,3 +262,23 @@ def test_superclasses_match_cifar100n_coarse_labels() -> None:
     fine, coarse = np.asarray(content["clean_label"]), np.asarray(content["clean_coarse_label"])
     for k, members in enumerate(CIFAR100_SUPERCLASSES.values()):  # coarse labels are alphabetical too
         assert set(np.unique(fine[coarse == k]).tolist()) == set(members)
+
+
+class _Planted:
+    """Pickles to a call of ``Path.touch``: a label file made to run code on load."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+
+    def __reduce__(self):
+        return (Path.touch, (self.target,))
+
+
+def test_a_label_file_that_would_run_code_is_refused_without_running_it(tmp_path: Path) -> None:
+    clean = np.arange(40, dtype=np.int64) % 10
+    touched = tmp_path / "code-ran"
+    path = tmp_path / "CIFAR-10_human.pt"
+    torch.save({"clean_label": clean, "aggre_label": clean, "extra": _Planted(touched)}, path)
+    with pytest.raises(ValueError, match="as a dict of numpy integer arrays"):
+        load_real_labels(path, "aggre", clean_labels=clean)
+    assert not touched.exists()

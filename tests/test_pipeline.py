@@ -8,9 +8,10 @@ from dataclasses import replace
 import pytest
 import torch
 
-import tad.pipeline
+import tad.arms
 from tad.config import ExperimentConfig, NoiseConfig, from_dict
-from tad.pipeline import RESULTS_FORMAT, prepare_data, run_experiment, validate
+from tad.context import prepare_data, validate
+from tad.pipeline import RESULTS_FORMAT, run_experiment
 from tad.presets import get_preset
 
 ARMS = ("random", "vanilla", "tad", "clean")
@@ -115,7 +116,7 @@ def test_a_rerun_resumes_every_stage_from_its_checkpoint(finished, monkeypatch):
         raise AssertionError("a finished stage was recomputed")
 
     for name in ("distill_dm", "init_from_real", "evaluate_synthetic"):
-        monkeypatch.setattr(tad.pipeline, name, refuse)
+        monkeypatch.setattr(tad.arms, name, refuse)
     stages = []
     again = run_experiment(config, out_dir=out_dir, progress=lambda stage, done, total: stages.append(stage))
     assert stages == []  # neither the trust model nor any arm ran again
@@ -175,8 +176,9 @@ def test_datm_end_to_end_on_digits(tmp_path):
 def test_arms_with_the_same_data_and_labels_give_the_same_synthetic_set():
     # Common random numbers across arms: a TAD split that trusts everyone with the observed labels
     # must distil exactly what vanilla distils, and the random arm is the vanilla initialisation.
+    from tad.arms import distill_arm
+    from tad.context import RunContext
     from tad.diversion import TrustState
-    from tad.pipeline import RunContext, distill_arm
     from tad.trust import everyone_trusted
 
     config = replace(tiny_config(), trust=replace(tiny_config().trust, untrusted="drop"))
@@ -194,8 +196,9 @@ def test_arms_with_the_same_data_and_labels_give_the_same_synthetic_set():
 
 
 def test_the_arms_table_names_each_arm_s_labels_pool_and_experts():
+    from tad.arms import ARM_SOURCES, arm_data
     from tad.config import ARMS as CONFIG_ARMS
-    from tad.pipeline import ARM_SOURCES, RunContext, arm_data
+    from tad.context import RunContext
 
     assert set(ARM_SOURCES) == set(CONFIG_ARMS)
     vanilla, clean = ARM_SOURCES["vanilla"], ARM_SOURCES["clean"]
@@ -212,7 +215,8 @@ def test_the_arms_table_names_each_arm_s_labels_pool_and_experts():
 
 
 def test_an_arm_that_needs_the_trusted_space_says_so_without_one():
-    from tad.pipeline import RunContext, distill_arm
+    from tad.arms import distill_arm
+    from tad.context import RunContext
 
     config = tiny_config()
     ctx = RunContext(config, prepare_data(config), torch.device("cpu"))
@@ -222,14 +226,50 @@ def test_an_arm_that_needs_the_trusted_space_says_so_without_one():
 
 def test_saved_stages_depend_on_trust_settings_for_the_tad_arm_only():
     # The stage files' metadata: changing it would orphan every cached run under runs/.
+    from tad.arms import stage_meta
     from tad.config import to_dict
-    from tad.pipeline import _state_meta
 
     config = tiny_config()
     full = to_dict(replace(config, name="", arms=("random",)))
-    assert _state_meta(config) == _state_meta(config, "tad")
-    assert _state_meta(config)["config"] == full
+    assert stage_meta(config) == stage_meta(config, "tad")
+    assert stage_meta(config)["config"] == full
     for arm in ("random", "vanilla", "clean"):
-        meta = _state_meta(config, arm)
+        meta = stage_meta(config, arm)
         assert meta["config"] == {k: v for k, v in full.items() if k not in ("trust", "recalib")}
         assert set(meta) == {"config", "version", "distill_stream"}
+
+
+@pytest.mark.slow
+@pytest.mark.damaged_files
+def test_every_kind_of_damaged_file_is_set_aside_and_recomputed(tmp_path, caplog):
+    """Expert, trust state, arm, synthetic set and distillation checkpoint, each cut short mid-file."""
+    base = tiny_config()
+    config = replace(
+        base,
+        method="datm",
+        tm=replace(base.tm, iterations=4, syn_steps=2, max_start_epoch=2, current_max_start_epoch=1),
+    )
+    out = tmp_path / "run"
+    first = run_experiment(config, out_dir=out)
+    state = out / "state"
+    damaged = [
+        next((tmp_path / "experts").glob("*/tad/expert_000.pt")),
+        state / "trust.pt",
+        state / "arm-vanilla.pt",
+        state / "synthetic-clean.pt",
+        state / "distill-tad.pt",
+    ]
+    for path in (state / "arm-clean.pt", state / "arm-tad.pt", state / "synthetic-tad.pt"):
+        path.unlink()  # so that the damaged synthetic set and distillation checkpoint are read again
+    for path in damaged:
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 3])  # what a full disk or an interrupted copy leaves
+    with caplog.at_level("WARNING", logger="tad.checkpoint"):
+        again = run_experiment(config, out_dir=out)
+    for path in damaged:
+        assert path.exists() and len(list(path.parent.glob(f"{path.name}.bad-*"))) == 1, path
+        assert path.name in caplog.text
+    assert again.trust_final == first.trust_final
+    for arm in ARMS:
+        assert again.arms[arm].evaluation == first.arms[arm].evaluation, arm
+        assert torch.equal(again.arms[arm].synthetic.images, first.arms[arm].synthetic.images), arm

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from tad.config import NoiseConfig
+from tad.context import prepare_data
 from tad.models import flatten_params
-from tad.pipeline import prepare_data
 from tad.presets import preset_for
 from tad.replay import replay_config, replay_division, train_recorded_expert
 from tad.trust import divide, score_samples

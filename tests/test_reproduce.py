@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from tad.config import DataConfig, NoiseConfig
+from tad.context import prepare_data
 from tad.data import load_unused
-from tad.pipeline import prepare_data
 from tad.presets import get_preset
 from tad.reproduce import (
     ABLATIONS,
@@ -203,3 +203,23 @@ def test_the_long_grid_runs_trajectory_matching_for_longer_only():
     assert config.tm.iterations == LONG_ITERATIONS > base.tm.iterations
     assert config.trust == base.trust and config.expert == base.expert  # the same (cached) experts
     assert jobs[0].key("cifar10-cpu", 10, 0) != Job("main", "datm", jobs[0].noise).key("cifar10-cpu", 10, 0)
+
+
+@pytest.mark.damaged_files
+def test_a_damaged_results_line_is_set_aside_and_its_row_runs_again(tmp_path, caplog):
+    from tad.reproduce import append_result, read_results
+
+    path = tmp_path / "grid.jsonl"
+    append_result(path, {"key": "a", "value": 1})
+    append_result(path, {"key": "b", "value": 2})
+    with open(path, "a") as f:
+        f.write('{"key": "c", "val')  # a rank killed while appending its row
+    with caplog.at_level("WARNING", logger="tad.reproduce"):
+        rows = read_results(path)
+    assert [r["key"] for r in rows] == ["a", "b"]  # row c is missing, so the grid runs it again
+    assert "1 damaged line(s)" in caplog.text and "grid.jsonl" in caplog.text
+    assert path.read_text() == '{"key": "a", "value": 1}\n{"key": "b", "value": 2}\n'
+    (aside,) = tmp_path.glob("grid.jsonl.bad-*")
+    assert aside.read_text() == '{"key": "c", "val\n'
+    append_result(path, {"key": "c", "value": 3})
+    assert [r["key"] for r in read_results(path)] == ["a", "b", "c"]
