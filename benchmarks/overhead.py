@@ -25,7 +25,8 @@ from tad.context import prepare_data
 from tad.distill.base import class_pools, sample_from_pool
 from tad.distill.dm import dm_step_loss
 from tad.diversion import TrustState
-from tad.experts import ExpertTask, ScoreRecorder, outer_inner_step, train_epoch, train_trusted_epoch
+from tad.epoch import ScoreRecorder, train_epoch
+from tad.experts import ExpertTask, outer_inner_step, train_trusted_epoch
 from tad.models import build_model
 from tad.presets import get_preset
 from tad.trust import everyone_trusted

@@ -148,67 +148,11 @@ def run_check(
     )
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    nd = prepare_data(config)
-    images, k = nd.data.train_images, nd.data.num_classes
-    ctx = RunContext(config, nd, device)  # no progress bars, no files: experts are trained afresh
-
-    epoch_s, trained = {}, {}
-    for kind in ("vanilla", "tad"):
-        trained[kind] = ctx.experts(kind)
-        # seconds per epoch as the experts measured them: training plus (TAD) the trust step
-        epoch_s[kind] = statistics.fmean(
-            t["train_seconds"] + t.get("trust_seconds", 0.0) for e in trained[kind] for t in e.timings
-        )
-        if progress is not None:
-            progress(f"{kind} experts: {epoch_s[kind]:.2f} s per epoch")
-
-    state = consensus_state(trained["tad"], nd.noisy_labels, k)
-    pool = trusted_pool(state, config.ipc, k)
-    skeleton = build_model(config.model, channels=images.shape[1], num_classes=k, image_size=images.shape[-1])
-    gen = generator(config.seed, "gpu-check")
-    init = initial_synthetic_set(
-        images,
-        state.split.labels,
-        pool,
-        config.ipc,
-        k,
-        config=config.tm,
-        skeleton=skeleton.to(device),
-        expert_params=[e.final_params.to(device) for e in trained["tad"]],
-        generator=gen,
-    )
-    losses: list[float] = []
-    _sync(device)
-    start = time.perf_counter()
-    syn = distill_trajectory_matching(
-        [e.trajectory for e in trained["tad"]],
-        init,
-        config=config.tm,
-        skeleton=skeleton,
-        augment=config.augment,
-        generator=gen,
-        device=device,
-        callback=lambda it, loss: losses.append(float(loss)),
-    )
-    _sync(device)
-    iteration_s = (time.perf_counter() - start) / config.tm.iterations
-    if progress is not None:
-        progress(f"DATM: {iteration_s:.3f} s per iteration")
-
-    start = time.perf_counter()
-    net = train_on_synthetic(
-        syn,
-        num_classes=k,
-        model=config.model,
-        config=config.eval,
-        augment=config.augment,
-        generator=generator(config.seed, "gpu-check-eval"),
-        device=device,
-    )
-    _sync(device)
-    eval_epoch_s = (time.perf_counter() - start) / config.eval.epochs
-    acc = 100.0 * float(accuracy(net, nd.data.test_images, nd.data.test_labels).float().mean())
-
+    ctx = RunContext(config, prepare_data(config), device)  # no progress bars, no files: trained afresh
+    say = progress or (lambda line: None)
+    epoch_s, tad_experts = _time_experts(ctx, say)
+    syn, losses, iteration_s = _time_distillation(ctx, tad_experts, say)
+    eval_epoch_s, acc = _time_evaluation(ctx, syn)
     tenth = max(1, len(losses) // 10)
     first, last = statistics.fmean(losses[:tenth]), statistics.fmean(losses[-tenth:])
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
@@ -216,7 +160,7 @@ def run_check(
         preset=preset,
         device=str(device),
         gpu=torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-        train_images=len(images),
+        train_images=len(ctx.nd.data.train_images),
         seconds_per_expert_epoch=epoch_s,
         seconds_per_iteration=iteration_s,
         seconds_per_eval_epoch=eval_epoch_s,
@@ -228,6 +172,74 @@ def run_check(
         eval_accuracy=acc,
         projected_seconds=project(full, epoch_s, iteration_s, eval_epoch_s),
     )
+
+
+def _time_experts(ctx: RunContext, say) -> tuple[dict[str, float], list]:
+    """Seconds per epoch of a vanilla and of a TAD expert, as the experts measured them; TAD's experts."""
+    epoch_s, trained = {}, {}
+    for kind in ("vanilla", "tad"):
+        trained[kind] = ctx.experts(kind)
+        # training plus (TAD) the trust step
+        epoch_s[kind] = statistics.fmean(
+            t["train_seconds"] + t.get("trust_seconds", 0.0) for e in trained[kind] for t in e.timings
+        )
+        say(f"{kind} experts: {epoch_s[kind]:.2f} s per epoch")
+    return epoch_s, trained["tad"]
+
+
+def _time_distillation(ctx: RunContext, experts: list, say) -> tuple:
+    """DATM + TAD's inner loop for the shortened iterations: the set, its matching losses, s/iteration."""
+    config, nd, device = ctx.config, ctx.nd, ctx.device
+    images, k = nd.data.train_images, nd.data.num_classes
+    state = consensus_state(experts, nd.noisy_labels, k)
+    skeleton = build_model(config.model, channels=images.shape[1], num_classes=k, image_size=images.shape[-1])
+    gen = generator(config.seed, "gpu-check")
+    init = initial_synthetic_set(
+        images,
+        state.split.labels,
+        trusted_pool(state, config.ipc, k),
+        config.ipc,
+        k,
+        config=config.tm,
+        skeleton=skeleton.to(device),
+        expert_params=[e.final_params.to(device) for e in experts],
+        generator=gen,
+    )
+    losses: list[float] = []
+    _sync(device)
+    start = time.perf_counter()
+    syn = distill_trajectory_matching(
+        [e.trajectory for e in experts],
+        init,
+        config=config.tm,
+        skeleton=skeleton,
+        augment=config.augment,
+        generator=gen,
+        device=device,
+        callback=lambda it, loss: losses.append(float(loss)),
+    )
+    _sync(device)
+    iteration_s = (time.perf_counter() - start) / config.tm.iterations
+    say(f"DATM: {iteration_s:.3f} s per iteration")
+    return syn, losses, iteration_s
+
+
+def _time_evaluation(ctx: RunContext, syn) -> tuple[float, float]:
+    """Seconds per evaluation epoch of one network trained on ``syn``, and its test accuracy."""
+    config, data = ctx.config, ctx.nd.data
+    start = time.perf_counter()
+    net = train_on_synthetic(
+        syn,
+        num_classes=data.num_classes,
+        model=config.model,
+        config=config.eval,
+        augment=config.augment,
+        generator=generator(config.seed, "gpu-check-eval"),
+        device=ctx.device,
+    )
+    _sync(ctx.device)
+    eval_epoch_s = (time.perf_counter() - start) / config.eval.epochs
+    return eval_epoch_s, 100.0 * float(accuracy(net, data.test_images, data.test_labels).float().mean())
 
 
 def format_report(report: CheckReport) -> str:

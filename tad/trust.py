@@ -81,7 +81,7 @@ def score_samples(
 
     The outer and inner loops read these in the default ``pass`` scoring mode. In the ``online``
     mode they read the same quantities recorded during the epoch's training pass instead
-    (:class:`tad.experts.ScoreRecorder`: augmented views, weights moving during the epoch), and
+    (:class:`tad.epoch.ScoreRecorder`: augmented views, weights moving during the epoch), and
     this function is not called. ``model`` must expose ``embed(x)`` (features) and a final linear
     ``classifier``; calling the two in turn gives all three outputs from one forward pass.
     """

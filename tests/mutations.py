@@ -37,7 +37,7 @@ MUTATIONS = {
         [f"{EXPERTS}::test_the_method_path_never_reads_the_clean_labels"],
     ),
     "no-consistency": (
-        "tad/experts.py",
+        "tad/epoch.py",
         "if targets is not None and lambda_cons > 0:",
         "if False:",
         [

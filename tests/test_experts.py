@@ -19,13 +19,13 @@ from tad.config import (
 )
 from tad.data import load_dataset
 from tad.diversion import TrustState, trust_diagnostics
+from tad.epoch import train_epoch
 from tad.experts import (
     ExpertTask,
     divide_if_due,
     epoch_entry,
     final_division,
     fit_expert,
-    train_epoch,
     train_expert,
     train_trusted_epoch,
 )
