@@ -141,14 +141,23 @@ def _arm(ctx: RunContext, arm: str, trust_state: TrustState | None) -> ArmResult
     if path is not None and (saved := load_checkpoint(path, meta, allowed=_SAVED)) is not None:
         log.info("resuming: arm %s loaded from %s", arm, path)
         return saved["value"]
+
+    def distil() -> SyntheticSet:
+        return distill_arm(_alone(ctx), arm, trust_state).detached()
+
     t0 = time.perf_counter()
-    syn = _stage(ctx, f"synthetic-{arm}", arm, lambda: distill_arm(_alone(ctx), arm, trust_state).detached())
+    # Under torchrun the other ranks read rank 0's synthetic set from a file; one process keeps it.
+    syn = _stage(ctx, f"synthetic-{arm}", arm, distil) if ctx.world.distributed else distil()
     t1 = time.perf_counter()
     evaluation = _evaluate(ctx, arm, syn)
     result = ArmResult(syn, evaluation, t1 - t0, time.perf_counter() - t1)
     if path is not None and ctx.world.is_main:
         atomic_save({"meta": meta, "value": result}, path)
     distributed.barrier(ctx.world)  # every rank leaves the arm with its file written
+    if ctx.world.distributed and ctx.world.is_main:  # the arm's file now holds what the ranks shared
+        for k in range(ctx.config.eval.num_eval):
+            _stage_path(ctx, f"eval-{arm}-{k}").unlink(missing_ok=True)
+        _stage_path(ctx, f"synthetic-{arm}").unlink(missing_ok=True)
     return result
 
 

@@ -105,6 +105,8 @@ def check_06_results(summary: dict) -> None:
     assert summary["selection_runs"] == 2 * 3 * 2
     assert {"clean", "pairflip-40", "symmetric-40"} <= set(summary["separability_settings"])
     assert summary["seed1_rows"] > 0
+    committed = (ROOT / "results" / "cifar10-cpu-high-noise.jsonl").read_text().splitlines()
+    assert summary["high_noise_rows"] == len([line for line in committed if line.strip()]) > 0
 
 
 def check_07_benchmarks(summary: dict) -> None:

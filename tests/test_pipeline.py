@@ -242,7 +242,7 @@ def test_saved_stages_depend_on_trust_settings_for_the_tad_arm_only():
 @pytest.mark.slow
 @pytest.mark.damaged_files
 def test_every_kind_of_damaged_file_is_set_aside_and_recomputed(tmp_path, caplog):
-    """Expert, trust state, arm, synthetic set and distillation checkpoint, each cut short mid-file."""
+    """Expert, trust state, arm and distillation checkpoint, each cut short mid-file."""
     base = tiny_config()
     config = replace(
         base,
@@ -256,11 +256,9 @@ def test_every_kind_of_damaged_file_is_set_aside_and_recomputed(tmp_path, caplog
         next((tmp_path / "experts").glob("*/tad/expert_000.pt")),
         state / "trust.pt",
         state / "arm-vanilla.pt",
-        state / "synthetic-clean.pt",
         state / "distill-tad.pt",
     ]
-    for path in (state / "arm-clean.pt", state / "arm-tad.pt", state / "synthetic-tad.pt"):
-        path.unlink()  # so that the damaged synthetic set and distillation checkpoint are read again
+    (state / "arm-tad.pt").unlink()  # so that the damaged distillation checkpoint is read again
     for path in damaged:
         data = path.read_bytes()
         path.write_bytes(data[: len(data) // 3])  # what a full disk or an interrupted copy leaves
