@@ -53,6 +53,13 @@ MUTATIONS = {
             "tests/test_recalibrate.py",
         ],
     ),
+    # under torchrun the evaluation networks are gathered out of order
+    "eval-gather-order": (
+        "tad/pipeline.py",
+        '    results = [part["value"] for part in parts]',
+        '    results = [part["value"] for part in reversed(parts)]',
+        ["tests/test_torchrun.py::test_two_ranks_write_the_files_and_results_of_one_process"],
+    ),
     "trust-everyone": (
         "tad/trust.py",
         "    trusted = p_clean >= thresholds[labels]",
