@@ -2,11 +2,13 @@
 
     python benchmarks/processes.py --data-root ../shared/data/cifar10 --out benchmarks/results/processes.json
 
-Both layouts train the same vanilla experts of the ``cifar10-cpu`` preset (the digits without
-``--data-root``) into a fresh buffer folder: one process with ``OMP_NUM_THREADS=T``, and
-``torchrun --standalone --nproc-per-node T`` with one thread per process, each rank training its
-share of the experts (:mod:`tad.distributed`). The layouts alternate (A, B, A, B, ...) so that slow
-drifts of the machine hit both alike; the ratio is the median over the repeats. Two times are
+Each layout trains the same vanilla experts of the ``cifar10-cpu`` preset (the digits without
+``--data-root``) into a fresh buffer folder: one process on one thread (the baseline of one core),
+one process with ``OMP_NUM_THREADS=T``, and ``torchrun --standalone --nproc-per-node T`` with one
+thread per process, each rank training its share of the experts (:mod:`tad.distributed`). The
+layouts take turns within each repeat so that slow drifts of the machine hit all alike; each ratio
+is the median over the repeats. The ratios against one core say what the machine's T cores give at
+all: processes that share no data can reach T times one core only where the cores share nothing. Two times are
 kept per run: the expert stage (data loaded, from the first expert to the last rank's barrier)
 and the whole command (Python and torch start-up and torchrun's rendezvous included).
 """
@@ -53,8 +55,8 @@ def worker(args: argparse.Namespace) -> None:
     distributed.stop()
 
 
-def run_layout(args: argparse.Namespace, processes: int) -> dict:
-    """One timed run of the expert stage with ``processes`` processes sharing ``args.threads`` threads."""
+def run_layout(args: argparse.Namespace, processes: int, threads: int) -> dict:
+    """One timed run of the expert stage: ``processes`` processes of ``threads`` threads each."""
     with tempfile.TemporaryDirectory() as scratch:
         report = Path(scratch) / "report.json"
         inner = [
@@ -68,7 +70,6 @@ def run_layout(args: argparse.Namespace, processes: int) -> dict:
         else:
             launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
             command = [*launcher, "--nproc-per-node", str(processes), *inner]
-        threads = args.threads // processes
         env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
         start = time.perf_counter()
@@ -96,16 +97,24 @@ def main() -> None:
     if args.worker:
         worker(args)
         return
-    layouts = {"1 process": 1, f"{args.threads} processes": args.threads}
+    # name: (processes, threads each); the first is the baseline of one core
+    layouts = {
+        "1 process x 1 thread": (1, 1),
+        f"1 process x {args.threads} threads": (1, args.threads),
+        f"{args.threads} processes x 1 thread": (args.threads, 1),
+    }
     runs: dict[str, list[dict]] = {name: [] for name in layouts}
     for repeat in range(args.repeats):
-        for name, processes in layouts.items():
-            runs[name].append(run_layout(args, processes))
+        for name, (processes, threads) in layouts.items():
+            runs[name].append(run_layout(args, processes, threads))
             print(f"repeat {repeat}: {name:<12} stage {runs[name][-1]['stage_s']:6.1f} s, "
                   f"command {runs[name][-1]['wall_s']:6.1f} s", flush=True)  # fmt: skip
-    one, many = runs.values()
-    stage_ratio = statistics.median(a["stage_s"] / b["stage_s"] for a, b in zip(one, many, strict=True))
-    wall_ratio = statistics.median(a["wall_s"] / b["wall_s"] for a, b in zip(one, many, strict=True))
+    single, threaded, many = runs.values()
+
+    def ratio(a: list[dict], b: list[dict], key: str) -> float:
+        return statistics.median(x[key] / y[key] for x, y in zip(a, b, strict=True))
+
+    stage_ratio, wall_ratio = ratio(threaded, many, "stage_s"), ratio(threaded, many, "wall_s")
     result = {
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
         "preset": args.preset,
@@ -115,11 +124,15 @@ def main() -> None:
         "runs": runs,
         "speedup_stage": stage_ratio,
         "speedup_command": wall_ratio,
+        # what the machine gives at all: each layout's stage against one process on one core
+        "over_one_core": {name: ratio(single, rows, "stage_s") for name, rows in runs.items()},
         "command": ["python", "benchmarks/processes.py", *sys.argv[1:]],
     }
     print(
         f"{args.threads} processes x 1 thread against 1 process x {args.threads} threads: {stage_ratio:.2f}x "
-        f"faster expert stage, {wall_ratio:.2f}x faster command (median of {args.repeats})"
+        f"faster expert stage, {wall_ratio:.2f}x faster command (median of {args.repeats}); "
+        "against one core: "
+        + ", ".join(f"{name} {value:.2f}x" for name, value in result["over_one_core"].items())
     )
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n")

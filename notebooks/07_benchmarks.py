@@ -158,11 +158,11 @@ print(
 #
 # ## Several processes: `torchrun`
 #
-# `python benchmarks/processes.py` trains the same vanilla experts twice per repeat, alternating: one
-# process with two threads, and `torchrun --standalone --nproc-per-node 2` with one thread per process,
-# each rank training its share ([Scaling out](../book/scaling.md)). The expert stage is timed from the
-# first expert to the last rank's barrier; the command's time adds Python's and torch's start-up and the
-# rendezvous, which a long stage makes negligible and a short one does not.
+# `python benchmarks/processes.py` trains the same vanilla experts three ways per repeat, taking turns:
+# one process on one thread (one core, the baseline), one process with two threads, and
+# `torchrun --standalone --nproc-per-node 2` with one thread per process, each rank training its share
+# ([Scaling out](../book/scaling.md)). The expert stage is timed from the first expert to the last
+# rank's barrier; the command's time adds Python's and torch's start-up and the rendezvous.
 
 # %% tags=["hide-input"]
 runs = pd.DataFrame(
@@ -175,9 +175,23 @@ runs = pd.DataFrame(
 display(runs[["layout", "repeat", "stage_s", "wall_s"]].round(1))
 print(
     f"{processes['experts']} experts of {processes['epochs']} epochs ({processes['preset']}) on "
-    f"{processes['threads']} cores: 2 processes are {processes['speedup_stage']:.2f}x as fast over the "
-    f"expert stage and {processes['speedup_command']:.2f}x over the whole command (median of the repeats)"
+    f"{processes['threads']} cores: 2 processes are {processes['speedup_stage']:.2f}x as fast as 1 process "
+    f"of 2 threads over the expert stage, {processes['speedup_command']:.2f}x over the whole command"
 )
+print(
+    "against one core: "
+    + ", ".join(f"{name} {value:.2f}x" for name, value in processes["over_one_core"].items())
+)
+
+# %% [markdown]
+# On this machine the two processes gain little over one process with two threads, because torch's own
+# threads already use both cores for these convolutions: both layouts reach about the same multiple of
+# one core, and that multiple stays well below two (the second line), so the cores share something
+# (caches, memory bandwidth, or a physical core on the host) that no layout of ours can add. The issue's
+# target of 1.6 times over one process of two threads is missed for that reason. Processes can pay off
+# where threads do not scale (small models, many cores) and, above all, across GPUs and hosts, where
+# each rank brings its own device; no GPU was lent to the sessions that built this, so that figure is
+# not measured.
 
 # %% tags=["remove-cell"]
 # Not shown in the book: the key numbers, for tests/test_notebooks.py.
