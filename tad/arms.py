@@ -1,6 +1,6 @@
 """The arms of an experiment: where each draws its real data from, and its distillation and evaluation.
 
-The arms run side by side on the same data, noise and evaluation networks; :data:`ARM_SOURCES`
+The arms run side by side on the same data, noise and evaluation networks; ``ARM_SOURCES``
 says where each draws its real data from: ``random`` (random real images per class, noisy
 labels), ``vanilla`` (the base distiller on all data with the noisy labels), ``tad`` (diverted
 to TAD's final trusted space, with its labels) and ``clean`` (the true labels: the upper reference).
@@ -87,7 +87,7 @@ def consensus_state(experts: list[Expert], noisy_labels: Tensor, num_classes: in
 
 
 def arm_data(ctx: RunContext, arm: str, trust_state: TrustState | None) -> tuple[Tensor, Tensor]:
-    """The labels (N,) and the bool pool (N,) of ``arm``'s real data, as :data:`ARM_SOURCES` says."""
+    """The labels (N,) and the bool pool (N,) of ``arm``'s real data, as ``ARM_SOURCES`` says."""
     source, nd = ARM_SOURCES[arm], ctx.nd
     if source.reads_trust and trust_state is None:
         raise ValueError(

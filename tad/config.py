@@ -79,8 +79,11 @@ class NoiseConfig:
 
     @property
     def name(self) -> str:
-        """The setting's one name, in results files and on the command line: ``clean``, ``symmetric-40``,
-        ``pairflip-20``, ``cifar10n-rand1``. The seeds and the symmetric convention are not part of it."""
+        """The setting's one name in results files and on the command line.
+
+        For example ``clean``, ``symmetric-40``, ``pairflip-20``, ``cifar10n-rand1``. The seeds and the
+        symmetric convention are not part of it.
+        """
         if self.kind == "clean":
             return "clean"
         if self.kind == "real":

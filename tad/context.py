@@ -83,7 +83,7 @@ class RunContext:
             self.progress(stage, done, total)
 
     def experts(self, kind: str, fixed_split: TrustSplit | None = None) -> list[Expert]:
-        """The experts of ``kind`` (see :data:`tad.buffer.EXPERT_KINDS`), from the buffer or trained."""
+        """The experts of ``kind`` (one of ``tad.buffer.EXPERT_KINDS``), from the buffer or trained."""
         nd = self.nd
         return train_experts(
             kind,

@@ -83,7 +83,7 @@ class ExpertTask:
 
     @property
     def soft(self) -> bool:
-        """Whether untrusted samples are taught soft targets (:func:`soft_targets`) instead of dropped."""
+        """Whether untrusted samples are taught soft targets (:func:`tad.epoch.soft_targets`), not dropped."""
         return self.dynamic and self.trust.untrusted == "soft"
 
     def records_scores(self, epoch: int) -> bool:
