@@ -126,7 +126,10 @@ def read_results(path: str | Path) -> list[dict]:
     if not path.exists():
         return []
     rows, _, bad = _parse_rows(path.read_text())
-    return _set_aside(path) if bad else rows
+    if bad:
+        _set_aside(path)
+        rows = _parse_rows(path.read_text())[0]
+    return rows
 
 
 def _parse_rows(text: str) -> tuple[list[dict], list[str], list[str]]:
@@ -147,17 +150,14 @@ def _parse_rows(text: str) -> tuple[list[dict], list[str], list[str]]:
     return rows, good, bad
 
 
-def _set_aside(path: Path) -> list[dict]:
-    """Move the lines of ``path`` that are not rows into a ``.bad-`` file beside it (under the lock).
-
-    Returns the rows the file keeps.
-    """
+def _set_aside(path: Path) -> None:
+    """Move the lines of ``path`` that are not rows into a ``.bad-`` file beside it (under the lock)."""
     with open(path, "r+") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
-            rows, good, bad = _parse_rows(f.read())
+            _, good, bad = _parse_rows(f.read())
             if not bad:
-                return rows  # another process set them aside meanwhile
+                return  # another process set them aside meanwhile
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
             aside = path.with_name(f"{path.name}.bad-{stamp}")
             with open(aside, "a") as out:
@@ -169,7 +169,6 @@ def _set_aside(path: Path) -> list[dict]:
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
     log.warning("%s: %d damaged line(s) moved to %s; their rows will run again", path, len(bad), aside.name)
-    return rows
 
 
 def append_result(path: str | Path, row: dict) -> None:
@@ -236,9 +235,6 @@ def run_grid(
     (a setting's DM and DATM rows share their experts). Returns the rows this process added.
     """
     settings = list(dict.fromkeys(job.setting for job in jobs))
-    distributed.check_agreement(
-        world, "grid", [to_dict(base), [job.key(preset, base.ipc, base.seed) for job in jobs]]
-    )
     distributed.check_work(world, len(settings), "settings in this grid")
     mine = set(world.share(settings))
     count = 0
