@@ -56,17 +56,16 @@ def _device(args: argparse.Namespace, preset: str | None):
     return device
 
 
-def _join(args: argparse.Namespace, device, agree_on: object):
+def _join(device):
     """This process's place under torchrun (a world of one without it), its device, joined to the others.
 
-    The ranks must agree on ``agree_on`` (the configuration and plan), or every rank stops.
+    ``run_experiment`` and ``run_grid`` check that the ranks agree on their configuration.
     """
     from tad import distributed
 
     world = distributed.current()
     device = distributed.device_for(world, device)
     distributed.start(world, device)
-    distributed.check_agreement(world, "configuration", agree_on)
     return world, device
 
 
@@ -79,11 +78,10 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from tad.config import to_dict
     from tad.pipeline import run_experiment
     from tad.results import format_table, write_outputs
 
-    world, device = _join(args, device, to_dict(config))
+    world, device = _join(device)
     out_dir = Path(args.out) / config.name
     ranks = f" x {world.size} ranks" if world.distributed else ""
     if not world.is_main:  # rank 0 alone reports and writes the outputs; the others work
@@ -108,14 +106,11 @@ def cmd_reproduce(args: argparse.Namespace, argv: list[str]) -> int:
     base, plan = reproduce_plan(args)
     device = _device(args, args.preset)
     from tad import distributed
-    from tad.config import to_dict
     from tad.pipeline import run_experiment
     from tad.reproduce import run_grid
 
     command = command_line(argv)
-    world, device = _join(
-        args, device, [to_dict(base), {g: [j.setting for j in jobs] for g, jobs in plan.items()}]
-    )
+    world, device = _join(device)
     rank = f"[rank {world.rank}] " if world.distributed else ""
 
     def run_one(config) -> dict:

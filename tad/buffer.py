@@ -162,11 +162,11 @@ def train_experts(
         raise ValueError("experts shared by several ranks need a buffer folder that they all see.")
     task = spec.task(kind, images, noisy_labels, clean_labels, num_classes, fixed_split)
     n = spec.expert.num_experts
-    mine: dict[int, Expert] = {}
-    for k in world.share(range(n)):
+    share, mine = world.share(range(n)), {}
+    for k in share:
         mine[k] = _expert(task, spec, kind, k, folder, device)
         if progress is not None:
-            progress(f"{kind} experts", len(mine), len(world.share(range(n))))
+            progress(f"{kind} experts", len(mine), len(share))
     distributed.barrier(world)
     # The other ranks' experts are in the folder now: read them (a damaged file is retrained here).
     return [mine[k] if k in mine else _expert(task, spec, kind, k, folder, device) for k in range(n)]

@@ -82,13 +82,18 @@ def quarantine(path: str | Path, reason: str) -> Path:
     return target
 
 
+def can_alias() -> bool:
+    """Whether ``weights_only`` loading can allow a class under another import path (torch >= 2.6)."""
+    return tuple(int(x) for x in torch.__version__.split("+")[0].split(".")[:2]) >= (2, 6)
+
+
 def aliases(*moved: tuple[type, str]) -> tuple:
     """Old import paths of moved classes, so files written before the move still load.
 
     ``(SyntheticSet, "tad.distill.base")`` lets a file that pickled the class under its former
     module load as today's class. torch < 2.6 cannot alias: there such files are recomputed.
     """
-    if tuple(int(x) for x in torch.__version__.split(".")[:2]) < (2, 6):
+    if not can_alias():
         return ()
     return tuple((cls, f"{module}.{cls.__qualname__}") for cls, module in moved)
 
@@ -154,6 +159,7 @@ __all__ = [
     "aliases",
     "atomic_save",
     "atomic_write_text",
+    "can_alias",
     "load_checkpoint",
     "metadata_differences",
     "quarantine",

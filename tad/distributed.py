@@ -210,7 +210,7 @@ def device_for(world: World, device: torch.device) -> torch.device:
     if world.distributed and device.type == "cuda":
         import torch
 
-        return torch.device("cuda", world.local_rank % max(1, torch.cuda.device_count()))
+        return torch.device(device.type, world.local_rank % max(1, torch.cuda.device_count()))
     return device
 
 

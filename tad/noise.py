@@ -19,6 +19,7 @@ from typing import get_args
 import numpy as np
 import torch
 
+from tad.checkpoint import can_alias
 from tad.checks import check_noise_supported, find_label_file
 from tad.config import DatasetName, NoiseConfig
 
@@ -220,7 +221,7 @@ def _read_label_file(path: str | Path) -> dict:
     before 2.6 cannot allow numpy's renamed reconstructor; there the file is unpickled in full.)
     """
     try:
-        if tuple(int(x) for x in torch.__version__.split(".")[:2]) < (2, 6):
+        if not can_alias():
             content = torch.load(path, map_location="cpu", weights_only=False)
         else:
             with torch.serialization.safe_globals(_numpy_array_classes()):

@@ -192,9 +192,12 @@ def _stage(ctx: RunContext, name: str, arm: str, compute: Callable):
     if ctx.world.is_main:
         saved = load_checkpoint(path, meta, allowed=_SAVED)
         if saved is None:
-            atomic_save({"meta": meta, "value": compute()}, path)
+            saved = {"meta": meta, "value": compute()}
+            atomic_save(saved, path)
         else:
             log.info("resuming: %s loaded from %s", name, path)
+        distributed.barrier(ctx.world)
+        return saved["value"]
     distributed.barrier(ctx.world)
     saved = load_checkpoint(path, meta, allowed=_SAVED)
     if saved is None:

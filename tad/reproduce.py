@@ -126,10 +126,7 @@ def read_results(path: str | Path) -> list[dict]:
     if not path.exists():
         return []
     rows, _, bad = _parse_rows(path.read_text())
-    if bad:
-        _set_aside(path)
-        rows = _parse_rows(path.read_text())[0]
-    return rows
+    return _set_aside(path) if bad else rows
 
 
 def _parse_rows(text: str) -> tuple[list[dict], list[str], list[str]]:
@@ -150,14 +147,17 @@ def _parse_rows(text: str) -> tuple[list[dict], list[str], list[str]]:
     return rows, good, bad
 
 
-def _set_aside(path: Path) -> None:
-    """Move the lines of ``path`` that are not rows into a ``.bad-`` file beside it (under the lock)."""
+def _set_aside(path: Path) -> list[dict]:
+    """Move the lines of ``path`` that are not rows into a ``.bad-`` file beside it (under the lock).
+
+    Returns the rows the file keeps.
+    """
     with open(path, "r+") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
-            _, good, bad = _parse_rows(f.read())
+            rows, good, bad = _parse_rows(f.read())
             if not bad:
-                return  # another process set them aside meanwhile
+                return rows  # another process set them aside meanwhile
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
             aside = path.with_name(f"{path.name}.bad-{stamp}")
             with open(aside, "a") as out:
@@ -169,6 +169,7 @@ def _set_aside(path: Path) -> None:
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
     log.warning("%s: %d damaged line(s) moved to %s; their rows will run again", path, len(bad), aside.name)
+    return rows
 
 
 def append_result(path: str | Path, row: dict) -> None:
@@ -235,6 +236,9 @@ def run_grid(
     (a setting's DM and DATM rows share their experts). Returns the rows this process added.
     """
     settings = list(dict.fromkeys(job.setting for job in jobs))
+    distributed.check_agreement(
+        world, "grid", [to_dict(base), [job.key(preset, base.ipc, base.seed) for job in jobs]]
+    )
     distributed.check_work(world, len(settings), "settings in this grid")
     mine = set(world.share(settings))
     count = 0

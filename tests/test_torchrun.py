@@ -6,6 +6,7 @@ job killed mid-way, and refuse a bad launch with one sentence.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -86,6 +87,36 @@ def test_two_ranks_write_the_files_and_results_of_one_process(single, tmp_path):
     assert_same_run(single, tmp_path)
 
 
+def _children(pid: int) -> list[int]:
+    """The processes ``pid`` started (Linux ``/proc``)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def kill_job(job: subprocess.Popen) -> None:
+    """SIGKILL ``torchrun`` and its ranks: each rank runs in a session of its own, so killing the
+    launcher's process group alone would leave them running (and racing the resumed job)."""
+    ranks = _children(job.pid)
+    for pid in [job.pid, *ranks]:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    job.wait(timeout=60)
+    deadline = time.monotonic() + 60
+    while any(Path(f"/proc/{pid}").exists() and _state(pid) != "Z" for pid in ranks):
+        assert time.monotonic() < deadline, "a rank survived SIGKILL"
+        time.sleep(0.05)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "X"
+
+
 def test_a_killed_job_resumes_and_finishes_what_is_missing(single, tmp_path):
     command = [*TORCHRUN, "-m", "tad", "run", *TINY, "--out", str(tmp_path)]
     job = subprocess.Popen(
@@ -97,8 +128,7 @@ def test_a_killed_job_resumes_and_finishes_what_is_missing(single, tmp_path):
         finished = sorted(tmp_path.glob("experts/**/expert_*[0-9].pt"))
         first = finished[0] if finished else None
         time.sleep(0.05)
-    os.killpg(job.pid, signal.SIGKILL)  # every rank at once, mid-way through the experts
-    job.wait(timeout=60)
+    kill_job(job)  # every rank at once, mid-way through the experts
     assert first is not None, "no expert was finished before the deadline"
     stamp = first.stat().st_mtime_ns
     done = tad("run", *TINY, "--out", str(tmp_path), ranks=True)
