@@ -112,7 +112,7 @@ def distill_arm(ctx: RunContext, arm: str, trust_state: TrustState | None = None
         return init_from_real(images, labels, pool, ctx.config.ipc, k, generator=gen)
     if ctx.config.method == "dm":
         return distill_dm_arm(ctx, arm, labels, pool, trust_state, gen)
-    return distill_tm_arm(ctx, arm, labels, pool, gen)
+    return distill_tm_arm(ctx, arm, labels, pool, gen, matching_experts(ctx, arm, trust_state))
 
 
 def distill_dm_arm(
@@ -145,13 +145,23 @@ def distill_dm_arm(
     )
 
 
+def matching_experts(ctx: RunContext, arm: str, trust_state: TrustState | None) -> list[Expert]:
+    """The experts whose trajectories ``arm`` matches (MTT, DATM): ``ARM_SOURCES`` says whose; for TAD
+    with ``trust.trajectories = "retrained"``, experts trained afresh on its final trusted space."""
+    kind = ARM_SOURCES[arm].experts
+    if kind == "tad" and ctx.config.trust.trajectories == "retrained":
+        if trust_state is None:
+            raise ValueError("retrained trajectories need the trust-aware experts' state; pass it.")
+        return ctx.experts("diverted", trust_state.split)
+    return ctx.experts(kind)
+
+
 def distill_tm_arm(
-    ctx: RunContext, arm: str, labels: Tensor, pool: Tensor, gen: torch.Generator
+    ctx: RunContext, arm: str, labels: Tensor, pool: Tensor, gen: torch.Generator, experts: list[Expert]
 ) -> SyntheticSet:
-    """MTT or DATM with the arm's own experts, initialised from the arm's real data."""
+    """MTT or DATM matching ``experts``' trajectories, initialised from the arm's real data."""
     config, images, k = ctx.config, ctx.nd.data.train_images, ctx.nd.data.num_classes
     tm = config.tm if config.method == "datm" else config.tm.as_mtt()
-    experts = ctx.experts(ARM_SOURCES[arm].experts)
     skeleton = build_model(config.model, channels=images.shape[1], num_classes=k, image_size=images.shape[-1])
     init = initial_synthetic_set(
         images,

@@ -5,7 +5,9 @@ Three kinds of experts feed trajectory matching:
 * ``vanilla``: trained on every sample with its noisy label (the DD_LNL baseline);
 * ``tad``: trust-aware: after a warm-up, the outer and inner loops run every epoch;
 * ``clean``: trained with the true labels (the reference upper bound);
-* ``oracle``: trained on the truly clean samples only (diagnosis: a perfect division).
+* ``oracle``: trained on the truly clean samples only (diagnosis: a perfect division);
+* ``diverted``: trained from the first epoch on the ``tad`` experts' final trusted space and its
+  labels (``trust.trajectories = "retrained"``).
 
 Each expert is written atomically to ``<root>/<kind>/expert_<k>.pt`` with its flat
 parameters after every epoch, its per-epoch trust diagnostics and its final trusted
@@ -47,7 +49,8 @@ from tad.models import build_model
 from tad.rng import generator
 from tad.trust import SampleScores, TrustSplit, divide, score_samples
 
-EXPERT_KINDS = ("vanilla", "tad", "clean", "oracle")
+EXPERT_KINDS = ("vanilla", "tad", "clean", "oracle", "diverted")
+FIXED_SPLIT_KINDS = ("oracle", "diverted")  # the kinds that train on a given trusted space
 Progress = Callable[[str, int, int], None]
 
 
@@ -76,8 +79,10 @@ class ExpertSpec:
             "seed": self.seed,
             "streams": "expert k of every kind shares its random stream",
         }
-        if kind == "tad":
+        if kind in ("tad", "diverted"):
             meta["trust"], meta["recalib"] = to_dict(self.trust), to_dict(self.recalib)
+        if kind == "tad":  # a dividing expert is the same whoever matches its trajectory afterwards
+            del meta["trust"]["trajectories"]
         return meta
 
     def folder(self, root: str | Path, kind: str) -> Path:
@@ -145,14 +150,15 @@ def train_experts(
 ) -> list[Expert]:
     """The ``num_experts`` experts of ``kind``: loaded when saved, else trained (or resumed).
 
-    ``fixed_split`` is the oracle's trusted space (kind ``oracle`` only). Under ``torchrun``
+    ``fixed_split`` is the trusted space of the kinds that train on one (``FIXED_SPLIT_KINDS``:
+    the oracle's truly clean samples, the ``tad`` experts' final space for ``diverted``). Under ``torchrun``
     (``world``, see :mod:`tad.distributed`) rank ``r`` trains experts ``r, r + N, ...`` into
     the shared folder, and after a barrier every rank reads all of them from it.
     """
     if kind not in EXPERT_KINDS:
         raise ValueError(f"unknown expert kind {kind!r}; choose from {', '.join(EXPERT_KINDS)}.")
-    if (kind == "oracle") != (fixed_split is not None):
-        raise ValueError("oracle experts, and only they, train on a given fixed split.")
+    if (kind in FIXED_SPLIT_KINDS) != (fixed_split is not None):
+        raise ValueError(f"{' and '.join(FIXED_SPLIT_KINDS)} experts, and only they, train on a given split.")
     folder = None if root is None else spec.folder(root, kind)
     if kind == "tad" and spec.trust.enabled and spec.trust.schedule == "static":
         fixed_split = static_filter(
@@ -260,4 +266,12 @@ def consensus_split(experts: list[Expert], *, level: float = 0.5) -> tuple[Tenso
     return score >= level, majority, score
 
 
-__all__ = ["EXPERT_KINDS", "Expert", "ExpertSpec", "consensus_split", "static_filter", "train_experts"]
+__all__ = [
+    "EXPERT_KINDS",
+    "FIXED_SPLIT_KINDS",
+    "Expert",
+    "ExpertSpec",
+    "consensus_split",
+    "static_filter",
+    "train_experts",
+]

@@ -29,6 +29,7 @@ ReliabilityMode = Literal["both", "mahalanobis", "cosine"]
 TrustSchedule = Literal["dynamic", "static"]
 Scoring = Literal["pass", "online"]
 UntrustedUse = Literal["drop", "soft"]
+TrajectorySource = Literal["dividing", "retrained"]
 Method = Literal["dm", "mtt", "datm"]
 Arm = Literal["random", "vanilla", "tad", "clean"]
 
@@ -181,6 +182,11 @@ class TrustConfig:
     # cross-entropy. Reconstruction: "soft" was chosen on noisy validation splits
     # (results/cifar10-cpu-selection-untrusted.json), by a margin within the spread between runs.
     untrusted: UntrustedUse = "soft"
+    # Whose trajectories MTT and DATM match. "dividing": the trust-aware experts' own, which train on all
+    # samples until the first division and on a changing trusted space after it; "retrained": fresh
+    # experts trained from the first epoch on the trust-aware experts' final trusted space and its labels
+    # (the trust-aware experts still give that space, the initial pool and nothing else). Reconstruction.
+    trajectories: TrajectorySource = "dividing"
     gmm_max_iter: int = 10  # DivideMix settings
     gmm_tol: float = 1e-2
     gmm_reg_covar: float = 5e-4
@@ -190,6 +196,7 @@ class TrustConfig:
         one_of(self.threshold_rule, ThresholdMode, "threshold_rule")
         one_of(self.scoring, Scoring, "scoring mode")
         one_of(self.untrusted, UntrustedUse, "use of untrusted samples")
+        one_of(self.trajectories, TrajectorySource, "trajectory source")
         fraction(self, "tau", "tau_min", "tau_max", "min_trusted_fraction")
         fraction(self, "warmup_fraction", closed=False)
         fraction(self, "start_loss_drop", "latest_start_fraction", closed=False)

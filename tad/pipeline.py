@@ -233,13 +233,18 @@ def _expert_kinds(config: ExperimentConfig) -> list[str]:
     kinds = ["tad"] if any(ARM_SOURCES[a].reads_trust for a in config.arms) else []
     if config.method != "dm":
         kinds += [ARM_SOURCES[a].experts for a in config.arms if ARM_SOURCES[a].experts is not None]
+        if "tad" in config.arms and config.trust.trajectories == "retrained":
+            kinds.append("diverted")
     return list(dict.fromkeys(kinds))
 
 
 def _train_every_expert(ctx: RunContext) -> None:
     """Each rank trains its share of every kind the run needs (the buffer then holds all of them)."""
     for kind in _expert_kinds(ctx.config):
-        ctx.experts(kind)
+        if kind == "diverted":  # on the trusted space of the tad experts, which come first
+            ctx.experts(kind, run_tad_experts(ctx)[0].split)
+        else:
+            ctx.experts(kind)
 
 
 # The project classes a stage file may hold (tad.checkpoint.safe_load); files written before

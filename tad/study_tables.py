@@ -8,6 +8,8 @@ is computed that the files do not hold.
 
 from __future__ import annotations
 
+import statistics
+
 import pandas as pd
 
 from tad.results import SETTING_ORDER, plus_minus
@@ -239,11 +241,58 @@ def selection_sentences(payload: dict) -> list[str]:
     return [text]
 
 
+def selection_by_setting(payload: dict) -> pd.DataFrame:
+    """Mean noisy-label validation accuracy per candidate (rows) and setting (columns)."""
+    records = [
+        {"candidate": s["name"], "setting": setting, "accuracy": s["noisy_val_accuracy"]}
+        for setting, scores in payload.get("settings", {}).items()
+        for s in scores
+    ]
+    if not records:
+        return pd.DataFrame()
+    frame = pd.DataFrame.from_records(records)
+    table = frame.pivot_table(index="candidate", columns="setting", values="accuracy", aggfunc="mean")
+    return table.reindex(columns=list(payload["settings"])).round(2)
+
+
+def paired_differences(payload: dict, baseline: str) -> pd.DataFrame:
+    """Each candidate against ``baseline`` run by run (same setting and seed, so the same random
+    numbers): the mean and standard error of the paired differences in noisy-label validation accuracy."""
+    by_run = {
+        (setting, s["seed"], s["name"]): s["noisy_val_accuracy"]
+        for setting, scores in payload.get("settings", {}).items()
+        for s in scores
+    }
+    rows = []
+    for name in payload.get("candidates", []):
+        if name == baseline:
+            continue
+        diffs = [
+            v - by_run[(st, sd, baseline)]
+            for (st, sd, n), v in by_run.items()
+            if n == name and (st, sd, baseline) in by_run
+        ]
+        if diffs:
+            mean = statistics.fmean(diffs)
+            sem = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
+            rows.append(
+                {
+                    "candidate": name,
+                    f"minus {baseline}": round(mean, 2),
+                    "standard error": round(sem, 2),
+                    "pairs": len(diffs),
+                }
+            )
+    return pd.DataFrame.from_records(rows).set_index("candidate") if rows else pd.DataFrame()
+
+
 __all__ = [
     "SEPARABILITY_SCORES",
     "diagnosis_sentences",
     "diagnosis_table",
     "factorial_effects",
+    "paired_differences",
+    "selection_by_setting",
     "selection_sentences",
     "selection_table",
     "separability_frame",

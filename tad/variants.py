@@ -25,6 +25,8 @@ ABLATIONS: dict[str, Overrides] = {
     # and the alternative use of the untrusted space (the default keeps them with soft targets)
     "drop-untrusted": ("trust.untrusted=drop",),
     "immature-recall": ("recalib.require_maturity=false",),
+    # MTT and DATM match experts trained afresh on the final trusted space, not the dividing experts
+    "retrained-trajectories": ("trust.trajectories=retrained",),
 }
 
 # Each set settles open choices of the outer loop on top of the defaults; sets run one after another,
@@ -44,6 +46,15 @@ CANDIDATE_SETS: dict[str, dict[str, Overrides]] = {
     "scoring": {f"scoring={mode}": (f"trust.scoring={mode}",) for mode in ("pass", "online")},
     # drop the untrusted samples, or keep them with targets and DM weights set by their clean-probability
     "untrusted": {f"untrusted={mode}": (f"trust.untrusted={mode}",) for mode in ("drop", "soft")},
+    # the evidence test's wrong-label level: ln C alone (None), or also a multiple of the loss of the
+    # labels the model predicts (pair-flipped labels sit below ln C, but far above a right label's loss)
+    "evidence": {
+        f"evidence_ratio={ratio}": (f"trust.evidence_ratio={'none' if ratio is None else ratio}",)
+        for ratio in (None, 2.0, 3.0)
+    },
+    # match the dividing experts' own trajectories, or those of experts trained afresh on their final
+    # trusted space (MTT and DATM only: run it with --method datm)
+    "trajectories": {f"trajectories={t}": (f"trust.trajectories={t}",) for t in ("dividing", "retrained")},
 }
 
 

@@ -230,3 +230,26 @@ def test_each_kind_of_expert_is_a_task_of_the_spec():
     oracle = SPEC.task("oracle", images, noisy, clean, 3, fixed_split=split)
     # the oracle trains on its fixed split from the first epoch and never divides
     assert oracle.masked and not oracle.dynamic and oracle.initial_split() is split
+
+
+def test_diverted_experts_train_on_the_tad_experts_final_space(tmp_path):
+    # trust.trajectories = "retrained": fresh experts on the dividing experts' consensus space and labels
+    images, noisy, clean = make_problem()
+    spec = replace(SPEC, trust=replace(SPEC.trust, evidence=False, trajectories="retrained"))
+    tad = train_experts("tad", images, noisy, clean, 3, spec, root=tmp_path, device=CPU)
+    # a dividing expert does not depend on whose trajectories are matched afterwards
+    dividing = replace(spec, trust=replace(spec.trust, trajectories="dividing"))
+    assert spec.folder(tmp_path, "tad") == dividing.folder(tmp_path, "tad")
+    assert spec.folder(tmp_path, "diverted") != dividing.folder(tmp_path, "diverted")
+    trusted, labels, score = consensus_split(tad)
+    split = replace(everyone_trusted(noisy, 3), trusted=trusted, labels=labels, p_clean=score)
+    assert not trusted.all()
+    diverted = train_experts(
+        "diverted", images, noisy, clean, 3, spec, root=tmp_path, device=CPU, fixed_split=split
+    )
+    assert (spec.folder(tmp_path, "diverted") / "expert_000.pt").exists()
+    for expert in diverted:
+        assert torch.equal(expert.trusted, trusted) and torch.equal(expert.labels, labels)
+        assert not any(h["divided"] for h in expert.history)  # no division, from the first epoch on
+    with pytest.raises(ValueError, match="train on a given split"):
+        train_experts("diverted", images, noisy, clean, 3, spec, root=None, device=CPU)

@@ -171,6 +171,13 @@ def test_datm_end_to_end_on_digits(tmp_path):
     assert len(list((tmp_path / "experts").glob("*/tad/expert_*.pt"))) == 2
     assert (tmp_path / "run" / "state" / "distill-tad.pt").exists()
     assert payload["trust"]["final"]["precision"] > 1 - payload["noise"]["realised_rate"]
+    # retrained trajectories: the same trusted space, matched through experts trained afresh on it
+    retrained = replace(config, trust=replace(config.trust, trajectories="retrained"), arms=("tad",))
+    again = run_experiment(retrained, out_dir=tmp_path / "retrained")
+    assert again.trust_final == payload["trust"]["final"]  # the dividing experts were read back
+    diverted = list((tmp_path / "experts").glob("*/diverted/expert_*.pt"))
+    assert len(diverted) == 2 and len(list((tmp_path / "experts").glob("*/tad/expert_*.pt"))) == 2
+    assert not torch.equal(again.arms["tad"].synthetic.images, result.arms["tad"].synthetic.images)
 
 
 def test_arms_with_the_same_data_and_labels_give_the_same_synthetic_set():
@@ -271,3 +278,13 @@ def test_every_kind_of_damaged_file_is_set_aside_and_recomputed(tmp_path, caplog
     for arm in ARMS:
         assert again.arms[arm].evaluation == first.arms[arm].evaluation, arm
         assert torch.equal(again.arms[arm].synthetic.images, first.arms[arm].synthetic.images), arm
+
+
+def test_ranks_train_the_diverted_experts_after_the_experts_that_divide():
+    from tad.pipeline import _expert_kinds
+
+    config = replace(tiny_config(), method="datm", expert=replace(tiny_config().expert, epochs=20))
+    assert _expert_kinds(config) == ["tad", "vanilla", "clean"]
+    retrained = replace(config, trust=replace(config.trust, trajectories="retrained"))
+    assert _expert_kinds(retrained) == ["tad", "vanilla", "clean", "diverted"]
+    assert _expert_kinds(replace(retrained, method="dm")) == ["tad"]  # DM matches no trajectory

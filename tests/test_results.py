@@ -19,6 +19,8 @@ from tad.study_tables import (
     diagnosis_sentences,
     diagnosis_table,
     factorial_effects,
+    paired_differences,
+    selection_by_setting,
     selection_sentences,
     selection_table,
     separability_frame,
@@ -358,6 +360,12 @@ def test_separability_and_selection_tables_read_their_files():
     chosen = selection_sentences({"settings": scores})[0]
     assert chosen.startswith("Chosen: a, mean noisy-label validation accuracy 31.00% against 29.00% for b")
     assert "larger than the spread" in chosen
+    payload = {"settings": scores, "candidates": ["a", "b"]}
+    assert selection_by_setting(payload).loc["b", "symmetric-40"] == 29.0
+    pairs = paired_differences(payload, "a")  # b - a run by run: -1 and -3
+    assert pairs.loc["b", "minus a"] == -2.0 and pairs.loc["b", "pairs"] == 2
+    assert pairs.loc["b", "standard error"] == round(2**0.5 / 2**0.5, 2)  # stdev sqrt(2), over sqrt(2)
+    assert paired_differences({"settings": {}, "candidates": ["a"]}, "a").empty
 
 
 def test_locate_finds_a_folder_above_and_missing_files_name_their_command(tmp_path):
