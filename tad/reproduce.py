@@ -185,6 +185,29 @@ def append_result(path: str | Path, row: dict) -> None:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+# Fields added after rows were written, and the behaviour those rows had (the field's first default);
+# fields renamed since, by their old names.
+_BEFORE_FIELD = {"trust.trajectories": "dividing"}
+_OLD_NAME = {"trust.threshold_rule": "threshold"}
+
+
+def settings_since(row: dict) -> dict[str, tuple]:
+    """TAD's settings (``trust.*``, ``recalib.*``) in which ``row`` differs from what its grid would run
+    today: ``{field: (the row's value, today's)}``; empty when the row is current."""
+    today = ExperimentConfig()
+    if row.get("variant", "full") != "full":
+        today = apply_overrides(today, ABLATIONS[row["variant"]])
+    changed = {}
+    for section in ("trust", "recalib"):
+        now, then = to_dict(getattr(today, section)), row["config"].get(section, {})
+        for field, value in now.items():
+            key = f"{section}.{field}"
+            old = then.get(field, then.get(_OLD_NAME.get(key, ""), _BEFORE_FIELD.get(key, "<absent>")))
+            if old != value:
+                changed[key] = (old, value)
+    return changed
+
+
 def result_row(job: Job, key: str, preset: str, result_json: dict, command: list[str], wall: float) -> dict:
     """The results-file line of one finished job."""
     return {
@@ -269,4 +292,5 @@ __all__ = [
     "read_results",
     "result_row",
     "run_grid",
+    "settings_since",
 ]

@@ -223,3 +223,19 @@ def test_a_damaged_results_line_is_set_aside_and_its_row_runs_again(tmp_path, ca
     assert aside.read_text() == '{"key": "c", "val\n'
     append_result(path, {"key": "c", "value": 3})
     assert [r["key"] for r in read_results(path)] == ["a", "b", "c"]
+
+
+def test_settings_since_names_what_changed_after_a_row_was_written():
+    from tad.config import ExperimentConfig, to_dict
+    from tad.reproduce import settings_since
+
+    row = {"variant": "full", "config": to_dict(ExperimentConfig())}
+    assert settings_since(row) == {}
+    row["config"]["trust"]["evidence_ratio"] = 7.0
+    assert settings_since(row) == {"trust.evidence_ratio": (7.0, ExperimentConfig().trust.evidence_ratio)}
+    # an ablation row is compared with its variant applied; a renamed or later field reads as it was
+    ablation = {"variant": "split-every-class", "config": to_dict(ExperimentConfig())}
+    ablation["config"]["trust"]["evidence"] = False
+    ablation["config"]["trust"]["threshold"] = ablation["config"]["trust"].pop("threshold_rule")
+    del ablation["config"]["trust"]["trajectories"]
+    assert settings_since(ablation) == {}
