@@ -156,6 +156,7 @@ pd.DataFrame(
     {
         "separation D": [e.separation for e in evidence],
         "high component's loss / ln C": [e.high_loss / math.log(num_classes) for e in evidence],
+        "high component's loss / a right label's": [e.high_loss / e.right_loss for e in evidence],
         "split": [e.split for e in evidence],
         "τ_c": first.thresholds.numpy(),
         "wrong labels in the class": [

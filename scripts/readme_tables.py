@@ -52,7 +52,7 @@ def demo_block(root: Path = ROOT) -> str:
 
 def cifar_block(root: Path = ROOT) -> str:
     """Vanilla, TAD and clean accuracy per committed CIFAR-10 setting, with the trusted space's quality."""
-    from tad.reproduce import read_results
+    from tad.reproduce import read_results, settings_since
     from tad.results import SETTING_ORDER
 
     rows = read_results(root / "results/cifar10-cpu-main.jsonl")
@@ -71,10 +71,17 @@ def cifar_block(root: Path = ROOT) -> str:
             return f"{row['arms'][arm]['acc_mean']:.1f}"
 
         clean = f"{acc(dm, 'clean')} / {acc(datm, 'clean')}" if setting != "clean" else "(the vanilla arms)"
+        stale = any(settings_since(r) for r in (dm, datm) if r is not None)
         lines.append(
-            f"| {setting} | {1 - first['realised_noise_rate']:.2f} | {final['trusted_fraction']:.2f} | "
+            f"| {setting}{' (*)' if stale else ''} | {1 - first['realised_noise_rate']:.2f} | "
+            f"{final['trusted_fraction']:.2f} | "
             f"{final['precision']:.2f} | {acc(dm, 'vanilla')} | {acc(dm, 'tad')} | {acc(datm, 'vanilla')} | "
             f"{acc(datm, 'tad')} | {clean} |"
+        )
+    if any("(*)" in line for line in lines):
+        lines.append(
+            "\n(*) made before the latest change of TAD's defaults (the results page names it); rerun with "
+            "`python scripts/retire_rows.py` and `reproduce --only <setting>`."
         )
     return "\n".join(lines)
 
