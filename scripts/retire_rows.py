@@ -25,20 +25,16 @@ def main() -> None:
     parser.add_argument("--runs", default="runs")
     args = parser.parse_args()
     wanted, path = set(args.only.split(",")), Path(args.results)
-    lines = path.read_text().splitlines()
-    keep, retire = [], []
-    for line in lines:
-        (retire if json.loads(line)["setting"] in wanted else keep).append(line)
+    rows = [(line, json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+    retire = [(line, row) for line, row in rows if row["setting"] in wanted]
     target = Path(args.to) / path.name
     target.parent.mkdir(parents=True, exist_ok=True)
     with open(target, "a") as out:
-        out.writelines(line + "\n" for line in retire)
-    path.write_text("".join(line + "\n" for line in keep))
-    for line in retire:
-        row = json.loads(line)
-        name = json.loads(line)["config"]["name"]
+        out.writelines(line + "\n" for line, _ in retire)
+    path.write_text("".join(line + "\n" for line, row in rows if row["setting"] not in wanted))
+    for _, row in retire:
         for stage in TAD_STAGES:
-            (Path(args.runs) / name / "state" / stage).unlink(missing_ok=True)
+            (Path(args.runs) / row["config"]["name"] / "state" / stage).unlink(missing_ok=True)
         print(f"retired {row['key']}")
 
 
