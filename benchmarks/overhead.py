@@ -5,7 +5,8 @@
 Vanilla and trust-aware epochs alternate (A, B, A, B, ...) on the same data and network, so that slow
 drifts of the machine hit both alike; each ratio is the median over the repeats. Both scoring modes of
 the outer loop are timed: ``pass`` (an evaluation pass per division, the default) and ``online``
-(the division reads the training pass's own losses and features).
+(the division reads the training pass's own losses and features). Last, one scoring pass in batches
+of 512 against the batch size :func:`tad.device.inference_batch` picks for the CPU.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 
 from tad.config import NoiseConfig
 from tad.context import prepare_data
+from tad.device import inference_batch
 from tad.distill.base import class_pools, sample_from_pool
 from tad.distill.dm import dm_step_loss
 from tad.diversion import TrustState
@@ -29,7 +31,7 @@ from tad.epoch import ScoreRecorder, train_epoch
 from tad.experts import ExpertTask, outer_inner_step, train_trusted_epoch
 from tad.models import build_model
 from tad.presets import get_preset
-from tad.trust import everyone_trusted
+from tad.trust import everyone_trusted, score_samples
 
 
 def time_expert_epochs(config, nd, repeats: int) -> dict:
@@ -81,6 +83,31 @@ def time_expert_epochs(config, nd, repeats: int) -> dict:
             # the epoch a trust-aware expert trains (the default keeps untrusted samples, soft targets)
             train_trusted_epoch(task, net, opt, state, targets, generator=gen, record=mode == "online")
             timings[f"tad-{mode}"].append(time.perf_counter() - t)
+    return timings
+
+
+def time_score_batches(config, nd, repeats: int) -> dict:
+    """Seconds of one scoring pass over the training set in batches of 512 (the size used before
+    :func:`tad.device.inference_batch`) and of the batch size it picks for the CPU; the outputs agree
+    exactly (checked here), so only the speed differs."""
+    images, noisy = nd.data.train_images, nd.noisy_labels
+    net = build_model(
+        config.model,
+        channels=images.shape[1],
+        num_classes=nd.data.num_classes,
+        image_size=images.shape[-1],
+        generator=torch.Generator().manual_seed(0),
+    )
+    chosen = inference_batch(torch.device("cpu"))
+    timings: dict[str, list[float]] = {"batch 512": [], f"batch {chosen}": []}
+    reference = score_samples(net, images, noisy, batch_size=512)
+    for _ in range(repeats):
+        for size in (512, chosen):
+            t = time.perf_counter()
+            scores = score_samples(net, images, noisy, batch_size=size)
+            timings[f"batch {size}"].append(time.perf_counter() - t)
+            if not torch.equal(scores.losses, reference.losses):
+                raise RuntimeError(f"scoring in batches of {size} changed the losses")
     return timings
 
 
@@ -137,6 +164,7 @@ def main() -> None:
     nd = prepare_data(config)
     epochs = ratios(time_expert_epochs(config, nd, args.repeats), "vanilla")
     dm = ratios(time_dm_iterations(config, nd, 3 * args.repeats), "vanilla")
+    score = ratios(time_score_batches(config, nd, 3 * args.repeats), "batch 512")
     out = {
         "preset": args.preset,
         "train_images": len(nd.noisy_labels),
@@ -144,12 +172,14 @@ def main() -> None:
         "machine": {"platform": platform.platform(), "threads": torch.get_num_threads()},
         "expert_epoch": epochs,
         "dm_iteration": dm,
+        "score_batch": score,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1))
     for name, r in {
         **{f"epoch {k}": v for k, v in epochs.items()},
         **{f"DM {k}": v for k, v in dm.items()},
+        **{f"scoring, {k}": v for k, v in score.items()},
     }.items():
         print(f"{name:<18} {r['median_s']:7.3f} s   ratio {r['ratio']:.2f}")
 

@@ -171,6 +171,8 @@ def cmd_diagnose(args: argparse.Namespace, argv: list[str]) -> int:
     device = _device(args, args.preset)
     if args.separability:
         return _separability(args, argv, base, settings, device)
+    if args.recall:
+        return _recall(args, argv, base, settings, device)
     from tad.diagnosis_runs import run_diagnosis
 
     def report(row: dict) -> None:
@@ -218,6 +220,33 @@ def _separability(args: argparse.Namespace, argv: list[str], base, settings: dic
         on_setting=report,
     )
     print(f"separability in {path}")
+    return 0
+
+
+def _recall(args: argparse.Namespace, argv: list[str], base, settings: dict, device) -> int:
+    from tad.diagnosis_runs import run_recall
+
+    def report(setting: str, first: dict) -> None:
+        top = next(r for r in first["ranked"] if r["share"] == 0.05)
+        accuracy = "n/a" if top["pseudo_label_accuracy"] is None else f"{top['pseudo_label_accuracy']:.2f}"
+        print(
+            f"{setting:<14} expert 0: maturity {first['maturity']:.2f} (gate γ = {first['gamma']}); "
+            f"recalls {first['recalled_gated']} gated, {first['recalled_ungated']} ungated; "
+            f"top 5% of the untrusted space: pseudo-label accuracy {accuracy}",
+            flush=True,
+        )
+
+    path = Path(args.results or f"results/{args.preset}-recall.json")
+    run_recall(
+        base,
+        settings,
+        path,
+        device=device,
+        experts_root=Path(args.out) / "experts",
+        command=command_line(argv),
+        on_setting=report,
+    )
+    print(f"recall diagnosis in {path}")
     return 0
 
 

@@ -171,6 +171,12 @@ def _add_diagnose_options(p: argparse.ArgumentParser) -> None:
         help="instead of the factorial: how well per-sample scores of vanilla experts separate clean "
         "from mislabelled samples, per epoch (results/<preset>-separability.json) (default: off)",
     )
+    p.add_argument(
+        "--recall",
+        action="store_true",
+        help="instead of the factorial: how often the inner loop's pseudo-labels of the TAD experts' "
+        "untrusted samples are right, most reliable first (results/<preset>-recall.json) (default: off)",
+    )
 
 
 def _add_gpu_check_options(p: argparse.ArgumentParser) -> None:

@@ -196,10 +196,14 @@ def select_plan(args: argparse.Namespace) -> tuple[ExperimentConfig, dict[str, N
 
 def diagnose_plan(args: argparse.Namespace) -> tuple[ExperimentConfig, dict[str, NoiseConfig]]:
     """The base (DATM) and the noise settings of ``python -m tad diagnose``; every choice checked."""
-    if args.separability:
+    if args.separability and args.recall:
+        raise ValueError("--separability and --recall are two diagnoses; run them one at a time.")
+    for mode, asked in (("--separability", args.separability), ("--recall", args.recall)):
+        if not asked:
+            continue
         for flag, given in (("--no-oracle", args.no_oracle), ("--ipc", args.ipc is not None)):
             if given:
-                raise ValueError(f"--separability trains experts only, so {flag} would do nothing.")
+                raise ValueError(f"{mode} trains experts only, so {flag} would do nothing.")
     owned = {
         "method": "the diagnosis runs DATM",
         "trust.lambda_cons": "the diagnosis switches the consistency term itself",

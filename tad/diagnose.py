@@ -22,6 +22,10 @@ loss, its running mean, the margin of the given label, the agreement of the near
 neighbours' labels in the expert's features) separate the truly clean samples from the
 mislabelled ones (ROC AUC: 0.5 is chance, 1 is perfect)? It too reads the clean labels and
 chooses nothing.
+
+:func:`recall_ceiling` asks the same of the inner loop: at the end of a TAD expert, how often
+would the pseudo-labels of its untrusted samples be right, for the most reliable of them first,
+and how many would the inner loop recall with and without its maturity gate? A diagnostic too.
 """
 
 from __future__ import annotations
@@ -44,8 +48,9 @@ from tad.distill.matching import distill_trajectory_matching
 from tad.diversion import TrustState, trust_diagnostics
 from tad.evidence import class_evidence
 from tad.models import build_model, unflatten_params
+from tad.recalibrate import recalibrate
 from tad.rng import generator
-from tad.trust import TrustSplit
+from tad.trust import TrustSplit, score_samples
 
 Progress = Callable[[str, int, int], None]
 
@@ -254,11 +259,84 @@ def separability(
     return rows
 
 
+RANKED_SHARES = (0.02, 0.05, 0.1, 0.2, 0.4)
+
+
+def _pseudo_label_accuracy(candidates: Tensor, clean_labels: Tensor, chosen: Tensor) -> float | None:
+    return float((candidates[chosen] == clean_labels[chosen]).float().mean()) if chosen.any() else None
+
+
+@torch.no_grad()
+def recall_ceiling(expert: Expert, config: ExperimentConfig, nd: NoisyData) -> dict:
+    """How right the inner loop's pseudo-labels would be on ``expert``'s final untrusted space.
+
+    Diagnostic only: it reads the clean labels. The expert's final network scores every sample
+    against its final labels; :func:`tad.recalibrate.recalibrate` runs once with the configured
+    maturity gate and once without it (seed 0, a single step on the final state, where in training
+    it runs at every division). Returns the trusted share, the untrusted space's size and share of
+    wrong labels, the classifier's accuracy there against the true labels, the gate's maturity
+    (nearest-anchor accuracy on held-out trusted samples) against its level γ, the recalls and
+    their pseudo-label accuracy with and without the gate, and, for the untrusted candidates ranked
+    by reliability, the pseudo-label accuracy of the top share (:data:`RANKED_SHARES` of the
+    untrusted space) and how many of them carried a wrong label.
+    """
+    images, clean_labels = nd.data.train_images, nd.clean_labels
+    c = nd.data.num_classes
+    net = build_model(
+        config.model, channels=images.shape[1], num_classes=c, image_size=images.shape[-1]
+    ).eval()
+    net.load_state_dict(unflatten_params(net, expert.final_params), strict=False)
+    scores = score_samples(net, images, expert.labels)
+    p_clean = expert.p_clean if expert.p_clean is not None else expert.trusted.float()
+    split = TrustSplit(
+        expert.trusted, expert.labels, torch.zeros_like(expert.trusted), p_clean, torch.zeros(c)
+    )
+    gated = recalibrate(scores.features, scores.probs, split, c, config=config.recalib)
+    ungated = recalibrate(
+        scores.features, scores.probs, split, c, config=replace(config.recalib, require_maturity=False)
+    )
+    untrusted = ~expert.trusted
+    wrong = nd.noisy_labels != clean_labels
+    eligible = torch.nonzero(untrusted & ungated.agree).squeeze(1)
+    ranked = eligible[torch.argsort(ungated.reliability[eligible], descending=True)]
+    rows = []
+    for share in RANKED_SHARES:
+        top = ranked[: round(share * int(untrusted.sum()))]
+        chosen = torch.zeros_like(untrusted)
+        chosen[top] = True
+        rows.append(
+            {
+                "share": share,
+                "count": int(top.numel()),
+                "pseudo_label_accuracy": _pseudo_label_accuracy(ungated.candidates, clean_labels, chosen),
+                "given_label_wrong": float(wrong[top].float().mean()) if top.numel() else None,
+            }
+        )
+    return {
+        "trusted_share": float(expert.trusted.float().mean()),
+        "untrusted": int(untrusted.sum()),
+        "untrusted_wrong_share": float(wrong[untrusted].float().mean()) if untrusted.any() else None,
+        "classifier_accuracy_untrusted": float(
+            (scores.probs.argmax(1)[untrusted] == clean_labels[untrusted]).float().mean()
+        )
+        if untrusted.any()
+        else None,
+        "maturity": gated.maturity,
+        "gamma": config.recalib.gamma,
+        "recalled_gated": int(gated.recalled.sum()),
+        "recalled_ungated": int(ungated.recalled.sum()),
+        "ungated_accuracy": _pseudo_label_accuracy(ungated.candidates, clean_labels, ungated.recalled),
+        "ranked": rows,
+    }
+
+
 __all__ = [
+    "RANKED_SHARES",
     "Diagnosis",
     "FactorialArm",
     "factorial_arms",
     "neighbour_agreement",
     "oracle_split",
+    "recall_ceiling",
     "separability",
 ]

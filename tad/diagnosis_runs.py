@@ -2,8 +2,9 @@
 
 :func:`run_diagnosis` appends one JSON line per factorial arm and setting (``python -m tad
 diagnose``); :func:`run_separability` writes one JSON file with the separability of clean and
-mislabelled samples per setting (``--separability``). Both skip what their file already holds,
-so an interrupted run resumes, and report each finished piece through a callback.
+mislabelled samples per setting (``--separability``); :func:`run_recall` one JSON file with the
+accuracy the inner loop's recalls would have per setting (``--recall``). All skip what their file
+already holds, so an interrupted run resumes, and report each finished piece through a callback.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 from tad import __version__
 from tad.checkpoint import atomic_write_text
 from tad.config import ExperimentConfig, NoiseConfig, to_dict
-from tad.diagnose import Diagnosis, FactorialArm, factorial_arms, separability
+from tad.diagnose import Diagnosis, FactorialArm, factorial_arms, recall_ceiling, separability
 from tad.pipeline import machine_description
 from tad.presets import with_noise
 from tad.reproduce import append_result, read_results
@@ -112,4 +113,37 @@ def run_separability(
     return payload
 
 
-__all__ = ["diagnosis_order", "run_diagnosis", "run_separability"]
+def run_recall(
+    base: ExperimentConfig,
+    settings: dict[str, NoiseConfig],
+    path: Path,
+    *,
+    device: torch.device,
+    experts_root: Path,
+    command: Sequence[str] = (),
+    on_setting: Callable[[str, dict], None] | None = None,
+) -> dict:
+    """:func:`tad.diagnose.recall_ceiling` of each TAD expert of each setting missing from ``path``.
+
+    ``on_setting(setting, first)`` receives the first expert's entry.
+    """
+    payload = json.loads(path.read_text()) if path.is_file() else {"settings": {}}
+    payload["command"] = list(command)
+    for setting, noise in settings.items():
+        if setting in payload["settings"]:
+            continue
+        config = with_noise(base, noise)
+        diagnosis = Diagnosis(config, device=device, experts_root=experts_root)
+        entries = [recall_ceiling(e, config, diagnosis.nd) for e in diagnosis.experts("tad")]
+        payload["settings"][setting] = {
+            "experts": entries,
+            "config": to_dict(config),
+            "package_version": __version__,
+        }
+        atomic_write_text(json.dumps(payload, indent=1), path)
+        if on_setting is not None:
+            on_setting(setting, entries[0])
+    return payload
+
+
+__all__ = ["diagnosis_order", "run_diagnosis", "run_recall", "run_separability"]

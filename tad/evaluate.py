@@ -18,6 +18,7 @@ from torch import Tensor
 
 from tad.augment import dsa
 from tad.config import AugmentConfig, EvalConfig, ModelConfig
+from tad.device import inference_batch
 from tad.models import model_for_images
 from tad.synthetic import SyntheticSet, soft_cross_entropy
 
@@ -86,10 +87,13 @@ def train_on_synthetic(
 
 
 @torch.no_grad()
-def accuracy(net: torch.nn.Module, images: Tensor, labels: Tensor, *, batch_size: int = 1000) -> Tensor:
-    """bool (N,) whether ``net`` classifies each image correctly."""
+def accuracy(
+    net: torch.nn.Module, images: Tensor, labels: Tensor, *, batch_size: int | None = None
+) -> Tensor:
+    """bool (N,) whether ``net`` classifies each image correctly (batches: :func:`inference_batch`)."""
     net.eval()
     device = next(net.parameters()).device
+    batch_size = batch_size or inference_batch(device)
     hits = []
     for start in range(0, images.shape[0], batch_size):
         logits = net(images[start : start + batch_size].to(device))

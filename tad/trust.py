@@ -24,6 +24,7 @@ from sklearn.mixture import GaussianMixture
 from torch import Tensor
 
 from tad.config import TrustConfig
+from tad.device import inference_batch
 from tad.evidence import class_evidence, class_seed
 
 _EPS = 1e-8
@@ -75,7 +76,7 @@ def everyone_trusted(labels: Tensor, num_classes: int) -> TrustSplit:
 
 @torch.no_grad()
 def score_samples(
-    model: torch.nn.Module, images: Tensor, labels: Tensor, *, batch_size: int = 512
+    model: torch.nn.Module, images: Tensor, labels: Tensor, *, batch_size: int | None = None
 ) -> SampleScores:
     """Per-sample losses, predictions and features in one evaluation pass (no augmentation).
 
@@ -88,6 +89,7 @@ def score_samples(
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
+    batch_size = batch_size or inference_batch(device)
     losses, probs, feats = [], [], []
     for start in range(0, images.shape[0], batch_size):
         x = images[start : start + batch_size].to(device)

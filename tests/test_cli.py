@@ -85,6 +85,8 @@ BAD_INPUTS = [
     ),
     (["diagnose", "--settings", "bogus-40"], "unknown setting(s) ['bogus-40']"),
     (["diagnose", "--separability", "--no-oracle"], "--separability trains experts only, so --no-oracle"),
+    (["diagnose", "--recall", "--ipc", "50"], "--recall trains experts only, so --ipc would do nothing."),
+    (["diagnose", "--recall", "--separability"], "--separability and --recall are two diagnoses"),
     (["diagnose", "--set", "method=dm"], "--set cannot change method: the diagnosis runs DATM."),
     (["select", "--candidates", "bogus"], "argument --candidates: invalid choice: 'bogus'"),
     (["select", "--seeds", "0"], "--seeds must be at least 1."),

@@ -8,7 +8,15 @@ import pytest
 import torch
 
 from tad.config import NoiseConfig
-from tad.diagnose import Diagnosis, factorial_arms, neighbour_agreement, oracle_split, separability
+from tad.diagnose import (
+    RANKED_SHARES,
+    Diagnosis,
+    factorial_arms,
+    neighbour_agreement,
+    oracle_split,
+    recall_ceiling,
+    separability,
+)
 from tad.presets import get_preset
 
 CPU = torch.device("cpu")
@@ -92,3 +100,23 @@ def test_separability_scores_every_epoch_and_reads_the_labels_only_to_report(tin
     plain = Diagnosis(clean, device=CPU, experts_root=None)
     rows = separability(plain.experts("vanilla")[0], clean, plain.nd)
     assert rows[-1]["auc_loss"] is None and all(e["wrong_share"] == 0 for e in rows[-1]["evidence"])
+
+
+def test_recall_ceiling_ranks_the_untrusted_space_and_reads_the_labels_only_to_report(tiny):
+    diagnosis = Diagnosis(tiny, device=CPU, experts_root=None)
+    expert = diagnosis.experts("tad")[0]
+    entry = recall_ceiling(expert, tiny, diagnosis.nd)
+    untrusted = ~expert.trusted
+    assert entry["untrusted"] == int(untrusted.sum()) > 0
+    assert entry["trusted_share"] == pytest.approx(float(expert.trusted.float().mean()))
+    counts = [r["count"] for r in entry["ranked"]]
+    assert [r["share"] for r in entry["ranked"]] == list(RANKED_SHARES)
+    assert counts == sorted(counts) and counts[-1] <= entry["untrusted"]
+    # the gate only ever removes recalls, and removes all of them while the anchors are immature
+    assert entry["recalled_ungated"] >= entry["recalled_gated"]
+    if entry["maturity"] < entry["gamma"]:
+        assert entry["recalled_gated"] == 0
+    # on the digits the features are mature: the most reliable pseudo-labels are right far more often
+    # than the untrusted samples' given labels are
+    top = entry["ranked"][1]
+    assert top["pseudo_label_accuracy"] > 1.0 - entry["untrusted_wrong_share"]

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from tad.config import TrustConfig
+from tad.device import inference_batch
 from tad.models import ConvNet
 from tad.trust import (
     class_thresholds,
@@ -273,3 +274,16 @@ def test_the_first_division_waits_for_the_loss_to_fall():
     assert not trust.ready_to_divide(4, 20, 0.95 * ln10, 10)  # the loss has not fallen 10% below ln C
     assert trust.ready_to_divide(4, 20, 0.85 * ln10, 10)
     assert trust.ready_to_divide(10, 20, ln10, 10)  # the latest start, whatever the loss
+
+
+def test_the_scoring_batch_size_changes_nothing_but_the_speed():
+    # inference_batch picks small CPU batches for speed; each image's scores must not depend on them
+    torch.manual_seed(0)
+    net = ConvNet(3, 4, 16, width=8, depth=2)
+    images = torch.randn(300, 3, 16, 16)
+    labels = torch.randint(0, 4, (300,))
+    assert inference_batch(torch.device("cpu")) == 128
+    assert inference_batch(torch.device("cuda")) == 1024
+    default, large = score_samples(net, images, labels), score_samples(net, images, labels, batch_size=300)
+    for field in ("losses", "probs", "features"):
+        torch.testing.assert_close(getattr(default, field), getattr(large, field), rtol=1e-5, atol=1e-6)
