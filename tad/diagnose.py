@@ -275,10 +275,10 @@ def recall_ceiling(expert: Expert, config: ExperimentConfig, nd: NoisyData) -> d
     maturity gate and once without it (seed 0, a single step on the final state, where in training
     it runs at every division). Returns the trusted share, the untrusted space's size and share of
     wrong labels, the classifier's accuracy there against the true labels, the gate's maturity
-    (nearest-anchor accuracy on held-out trusted samples) against its level γ, the recalls and
-    their pseudo-label accuracy with and without the gate, and, for the untrusted candidates ranked
-    by reliability, the pseudo-label accuracy of the top share (:data:`RANKED_SHARES` of the
-    untrusted space) and how many of them carried a wrong label.
+    (nearest-anchor accuracy on held-out trusted samples) against its level γ, the recalls with and
+    without the gate, the accuracy of the ungated recalls' pseudo-labels and of their given labels,
+    and, for the untrusted candidates ranked by reliability, the pseudo-label accuracy of the top
+    share (:data:`RANKED_SHARES` of the untrusted space) and how many of them carried a wrong label.
     """
     images, clean_labels = nd.data.train_images, nd.clean_labels
     c = nd.data.num_classes
@@ -326,6 +326,7 @@ def recall_ceiling(expert: Expert, config: ExperimentConfig, nd: NoisyData) -> d
         "recalled_gated": int(gated.recalled.sum()),
         "recalled_ungated": int(ungated.recalled.sum()),
         "ungated_accuracy": _pseudo_label_accuracy(ungated.candidates, clean_labels, ungated.recalled),
+        "ungated_given_right": _pseudo_label_accuracy(nd.noisy_labels, clean_labels, ungated.recalled),
         "ranked": rows,
     }
 

@@ -2,7 +2,8 @@
 
 The factorial diagnosis of DATM + TAD (``python -m tad diagnose``), the separability of
 clean and mislabelled samples by per-sample scores (``python -m tad diagnose
---separability``) and the hyper-parameter selection (``python -m tad select``). Nothing
+--separability``), the accuracy the inner loop's recalls would have (``python -m tad
+diagnose --recall``) and the hyper-parameter selection (``python -m tad select``). Nothing
 is computed that the files do not hold.
 """
 
@@ -197,6 +198,68 @@ def separability_frame(payload: dict) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
+def recall_table(payload: dict) -> pd.DataFrame:
+    """Per setting, means over the TAD experts of ``python -m tad diagnose --recall``.
+
+    The maturity gate's statistic against its level γ; the recalls with and without the gate; the
+    pseudo-label accuracy of the ungated recalls beside that of their given labels; and, for the
+    untrusted candidates ranked by reliability, the pseudo-label accuracy of the top 5% and 20% of
+    the untrusted space beside the share of right labels the untrusted space already carries.
+    """
+
+    def mean(values: list) -> float:
+        values = [v for v in values if v is not None]
+        return sum(values) / len(values) if values else float("nan")
+
+    records = []
+    for setting, entry in payload.get("settings", {}).items():
+        experts = entry["experts"]
+
+        def ranked(share: float, experts: list = experts) -> float:
+            return mean(
+                [r["pseudo_label_accuracy"] for e in experts for r in e["ranked"] if r["share"] == share]
+            )
+
+        records.append(
+            {
+                "setting": setting,
+                "trusted share": mean([e["trusted_share"] for e in experts]),
+                "maturity": mean([e["maturity"] for e in experts]),
+                "gate γ": experts[0]["gamma"],
+                "recalls, gated": mean([e["recalled_gated"] for e in experts]),
+                "recalls, ungated": mean([e["recalled_ungated"] for e in experts]),
+                "ungated pseudo-label accuracy": mean([e["ungated_accuracy"] for e in experts]),
+                "given labels' accuracy, ungated recalls": mean([e["ungated_given_right"] for e in experts]),
+                "right given labels, untrusted": 1.0 - mean([e["untrusted_wrong_share"] for e in experts]),
+                "top 5%: pseudo-label accuracy": ranked(0.05),
+                "top 20%: pseudo-label accuracy": ranked(0.2),
+            }
+        )
+    if not records:
+        return pd.DataFrame()
+    table = pd.DataFrame.from_records(records).set_index("setting")
+    return table.loc[[s for s in SETTING_ORDER if s in table.index]].astype(float).round(3)
+
+
+def recall_sentences(payload: dict) -> list[str]:
+    """The recall diagnosis in words, one sentence per setting, every figure read from ``payload``."""
+    out = []
+    for setting, r in recall_table(payload).iterrows():
+        text = (
+            f"{setting}: the anchors name {r['maturity']:.0%} of the held-out trusted labels (the gate "
+            f"asks {r['gate γ']:.0%}), so {r['recalls, gated']:.0f} samples are recalled"
+        )
+        if r["recalls, ungated"] > 0:
+            given = "given labels' accuracy, ungated recalls"
+            text += (
+                f"; without the gate {r['recalls, ungated']:.0f} would be, with pseudo-labels right "
+                f"{r['ungated pseudo-label accuracy']:.0%} of the time where their given labels are right "
+                f"{r[given]:.0%} of the time"
+            )
+        out.append(text + ".")
+    return out
+
+
 def selection_table(payload: dict) -> pd.DataFrame:
     """Per candidate: the criterion (noisy-label validation accuracy) and what is shown but not used."""
     records = [
@@ -292,6 +355,8 @@ __all__ = [
     "diagnosis_table",
     "factorial_effects",
     "paired_differences",
+    "recall_sentences",
+    "recall_table",
     "selection_by_setting",
     "selection_sentences",
     "selection_table",

@@ -55,11 +55,6 @@ CANDIDATE_SETS: dict[str, dict[str, Overrides]] = {
     # match the dividing experts' own trajectories, or those of experts trained afresh on their final
     # trusted space (MTT and DATM only: run it with --method datm)
     "trajectories": {f"trajectories={t}": (f"trust.trajectories={t}",) for t in ("dividing", "retrained")},
-    # recall only once the class anchors name held-out trusted labels with accuracy γ, or whenever a
-    # class's cut allows it (at the CPU scale the anchors never reach γ = 0.9, so the gate stops every recall)
-    "maturity": {
-        f"maturity={m}": (f"recalib.require_maturity={str(m == 'gated').lower()}",) for m in ("gated", "off")
-    },
 }
 
 

@@ -3,6 +3,7 @@
 import pandas as pd
 import pytest
 
+from tad.diagnose import RANKED_SHARES
 from tad.results import (
     ablation_table,
     accuracy_table,
@@ -20,6 +21,8 @@ from tad.study_tables import (
     diagnosis_table,
     factorial_effects,
     paired_differences,
+    recall_sentences,
+    recall_table,
     selection_by_setting,
     selection_sentences,
     selection_table,
@@ -378,3 +381,46 @@ def test_locate_finds_a_folder_above_and_missing_files_name_their_command(tmp_pa
         locate("absent", start=tmp_path)
     with pytest.raises(FileNotFoundError, match="produce it with: python -m tad reproduce"):
         required_file(tmp_path / "results", "x.jsonl", "python -m tad reproduce")
+
+
+def test_the_recall_table_reads_its_file():
+    def expert(maturity, ungated, accuracy, given):
+        ranked = [
+            {"share": s, "count": 1, "pseudo_label_accuracy": accuracy, "given_label_wrong": 1.0}
+            for s in RANKED_SHARES
+        ]
+        return {
+            "trusted_share": 0.7,
+            "untrusted": 100,
+            "untrusted_wrong_share": 0.8,
+            "maturity": maturity,
+            "gamma": 0.9,
+            "recalled_gated": 0,
+            "recalled_ungated": ungated,
+            "ungated_accuracy": accuracy,
+            "ungated_given_right": given,
+            "ranked": ranked,
+        }
+
+    payload = {
+        "settings": {
+            "pairflip-40": {"experts": [expert(0.4, 10, 0.5, 0.2), expert(0.5, 20, 0.7, 0.4)]},
+            "clean": {"experts": [expert(0.7, 0, None, None)]},
+        }
+    }
+    table = recall_table(payload)
+    assert table.index.tolist() == ["clean", "pairflip-40"]
+    assert table.loc["pairflip-40", "maturity"] == 0.45 and table.loc["pairflip-40", "recalls, ungated"] == 15
+    assert table.loc["pairflip-40", "ungated pseudo-label accuracy"] == 0.6
+    assert table.loc["pairflip-40", "top 5%: pseudo-label accuracy"] == 0.6
+    assert pd.isna(table.loc["clean", "ungated pseudo-label accuracy"])  # nothing to be right about
+    words = recall_sentences(payload)
+    assert words[0] == (
+        "clean: the anchors name 70% of the held-out trusted labels (the gate asks 90%), so 0 samples are "
+        "recalled."
+    )
+    assert (
+        "without the gate 15 would be, with pseudo-labels right 60% of the time where their given labels "
+        "are right 30%" in words[1]
+    )
+    assert recall_table({}).empty
