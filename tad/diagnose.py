@@ -278,7 +278,7 @@ def recall_ceiling(expert: Expert, config: ExperimentConfig, nd: NoisyData) -> d
     (nearest-anchor accuracy on held-out trusted samples) against its level γ, the recalls with and
     without the gate, the accuracy of the ungated recalls' pseudo-labels and of their given labels,
     and, for the untrusted candidates ranked by reliability, the pseudo-label accuracy of the top
-    share (:data:`RANKED_SHARES` of the untrusted space) and how many of them carried a wrong label.
+    share (``RANKED_SHARES`` of the untrusted space) and how many of them carried a wrong label.
     """
     images, clean_labels = nd.data.train_images, nd.clean_labels
     c = nd.data.num_classes

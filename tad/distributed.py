@@ -197,6 +197,7 @@ def check_shared_folder(world: World, folder: Path) -> None:
     barrier(world)
     if world.is_main:
         token.unlink(missing_ok=True)
+    barrier(world)  # no rank goes on while the token is still there (it would see a stray file)
     blind = [f"rank {r} on {host}" for r, (host, ok) in enumerate(verdicts) if not ok]
     if blind:
         raise ValueError(

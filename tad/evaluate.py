@@ -90,7 +90,10 @@ def train_on_synthetic(
 def accuracy(
     net: torch.nn.Module, images: Tensor, labels: Tensor, *, batch_size: int | None = None
 ) -> Tensor:
-    """bool (N,) whether ``net`` classifies each image correctly (batches: :func:`inference_batch`)."""
+    """bool (N,) whether ``net`` classifies each image correctly.
+
+    Batches of ``batch_size`` images, by default :func:`tad.device.inference_batch`'s.
+    """
     net.eval()
     device = next(net.parameters()).device
     batch_size = batch_size or inference_batch(device)
