@@ -169,10 +169,10 @@ def cmd_select(args: argparse.Namespace, argv: list[str]) -> int:
 def cmd_diagnose(args: argparse.Namespace, argv: list[str]) -> int:
     base, settings = diagnose_plan(args)
     device = _device(args, args.preset)
-    if args.separability:
-        return _separability(args, argv, base, settings, device)
-    if args.recall:
-        return _recall(args, argv, base, settings, device)
+    if args.separability or args.recall:
+        return _side_study(
+            args, argv, base, settings, device, "separability" if args.separability else "recall"
+        )
     from tad.diagnosis_runs import run_diagnosis
 
     def report(row: dict) -> None:
@@ -195,58 +195,44 @@ def cmd_diagnose(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
-def _separability(args: argparse.Namespace, argv: list[str], base, settings: dict, device) -> int:
-    from tad.diagnosis_runs import run_separability
+def _separability_line(setting: str, last: dict) -> str:
+    aucs = ", ".join(f"{k[4:]} {v:.3f}" for k, v in last.items() if k.startswith("auc_") and v is not None)
+    split = sum(e["split"] for e in last["evidence"])
+    return (
+        f"{setting:<14} last epoch: accuracy on true labels {last['true_label_accuracy']:.3f}; "
+        f"AUC {aucs or 'n/a (one kind of label)'}; evidence test splits {split} classes"
+    )
 
-    def report(setting: str, last: dict) -> None:
-        aucs = ", ".join(
-            f"{k[4:]} {v:.3f}" for k, v in last.items() if k.startswith("auc_") and v is not None
-        )
-        split = sum(e["split"] for e in last["evidence"])
-        print(
-            f"{setting:<14} last epoch: accuracy on true labels {last['true_label_accuracy']:.3f}; "
-            f"AUC {aucs or 'n/a (one kind of label)'}; evidence test splits {split} classes",
-            flush=True,
-        )
 
-    path = Path(args.results or f"results/{args.preset}-separability.json")
-    run_separability(
+def _recall_line(setting: str, first: dict) -> str:
+    top = next(r for r in first["ranked"] if r["share"] == 0.05)
+    accuracy = "n/a" if top["pseudo_label_accuracy"] is None else f"{top['pseudo_label_accuracy']:.2f}"
+    return (
+        f"{setting:<14} expert 0: maturity {first['maturity']:.2f} (gate γ = {first['gamma']}); "
+        f"recalls {first['recalled_gated']} gated, {first['recalled_ungated']} ungated; "
+        f"top 5% of the untrusted space: pseudo-label accuracy {accuracy}"
+    )
+
+
+def _side_study(args: argparse.Namespace, argv: list[str], base, settings: dict, device, kind: str) -> int:
+    """``diagnose --separability`` or ``--recall``: one JSON file per study, a line per setting."""
+    from tad import diagnosis_runs
+
+    run, line, title = {
+        "separability": (diagnosis_runs.run_separability, _separability_line, "separability"),
+        "recall": (diagnosis_runs.run_recall, _recall_line, "recall diagnosis"),
+    }[kind]
+    path = Path(args.results or f"results/{args.preset}-{kind}.json")
+    run(
         base,
         settings,
         path,
         device=device,
         experts_root=Path(args.out) / "experts",
         command=command_line(argv),
-        on_setting=report,
+        on_setting=lambda setting, entry: print(line(setting, entry), flush=True),
     )
-    print(f"separability in {path}")
-    return 0
-
-
-def _recall(args: argparse.Namespace, argv: list[str], base, settings: dict, device) -> int:
-    from tad.diagnosis_runs import run_recall
-
-    def report(setting: str, first: dict) -> None:
-        top = next(r for r in first["ranked"] if r["share"] == 0.05)
-        accuracy = "n/a" if top["pseudo_label_accuracy"] is None else f"{top['pseudo_label_accuracy']:.2f}"
-        print(
-            f"{setting:<14} expert 0: maturity {first['maturity']:.2f} (gate γ = {first['gamma']}); "
-            f"recalls {first['recalled_gated']} gated, {first['recalled_ungated']} ungated; "
-            f"top 5% of the untrusted space: pseudo-label accuracy {accuracy}",
-            flush=True,
-        )
-
-    path = Path(args.results or f"results/{args.preset}-recall.json")
-    run_recall(
-        base,
-        settings,
-        path,
-        device=device,
-        experts_root=Path(args.out) / "experts",
-        command=command_line(argv),
-        on_setting=report,
-    )
-    print(f"recall diagnosis in {path}")
+    print(f"{title} in {path}")
     return 0
 
 

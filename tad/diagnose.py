@@ -262,8 +262,9 @@ def separability(
 RANKED_SHARES = (0.02, 0.05, 0.1, 0.2, 0.4)
 
 
-def _pseudo_label_accuracy(candidates: Tensor, clean_labels: Tensor, chosen: Tensor) -> float | None:
-    return float((candidates[chosen] == clean_labels[chosen]).float().mean()) if chosen.any() else None
+def _accuracy(labels: Tensor, clean_labels: Tensor, chosen: Tensor) -> float | None:
+    """Share of the ``chosen`` samples whose ``labels`` are their true labels (None: none chosen)."""
+    return float((labels[chosen] == clean_labels[chosen]).float().mean()) if chosen.any() else None
 
 
 @torch.no_grad()
@@ -308,7 +309,7 @@ def recall_ceiling(expert: Expert, config: ExperimentConfig, nd: NoisyData) -> d
             {
                 "share": share,
                 "count": int(top.numel()),
-                "pseudo_label_accuracy": _pseudo_label_accuracy(ungated.candidates, clean_labels, chosen),
+                "pseudo_label_accuracy": _accuracy(ungated.candidates, clean_labels, chosen),
                 "given_label_wrong": float(wrong[top].float().mean()) if top.numel() else None,
             }
         )
@@ -325,8 +326,8 @@ def recall_ceiling(expert: Expert, config: ExperimentConfig, nd: NoisyData) -> d
         "gamma": config.recalib.gamma,
         "recalled_gated": int(gated.recalled.sum()),
         "recalled_ungated": int(ungated.recalled.sum()),
-        "ungated_accuracy": _pseudo_label_accuracy(ungated.candidates, clean_labels, ungated.recalled),
-        "ungated_given_right": _pseudo_label_accuracy(nd.noisy_labels, clean_labels, ungated.recalled),
+        "ungated_accuracy": _accuracy(ungated.candidates, clean_labels, ungated.recalled),
+        "ungated_given_right": _accuracy(nd.noisy_labels, clean_labels, ungated.recalled),
         "ranked": rows,
     }
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -78,6 +78,46 @@ def run_diagnosis(
     return count
 
 
+def _per_setting(
+    base: ExperimentConfig,
+    settings: dict[str, NoiseConfig],
+    path: Path,
+    compute: Callable[[ExperimentConfig, Diagnosis], dict],
+    *,
+    device: torch.device,
+    experts_root: Path,
+    command: Sequence[str],
+) -> Iterator[tuple[str, dict]]:
+    """Fill ``path``'s ``settings`` with ``compute(config, diagnosis)`` for each setting it lacks.
+
+    The file is rewritten after every setting (so an interrupted run resumes); yields each new
+    setting and its entry, which also records the configuration and the package version.
+    """
+    payload = json.loads(path.read_text()) if path.is_file() else {"settings": {}}
+    payload["command"] = list(command)
+    for setting, noise in settings.items():
+        if setting in payload["settings"]:
+            continue
+        config = with_noise(base, noise)
+        diagnosis = Diagnosis(config, device=device, experts_root=experts_root)
+        entry = {**compute(config, diagnosis), "config": to_dict(config), "package_version": __version__}
+        payload["settings"][setting] = entry
+        atomic_write_text(json.dumps(payload, indent=1), path)
+        yield setting, entry
+
+
+def _separability_entry(config: ExperimentConfig, diagnosis: Diagnosis) -> dict:
+    nd = diagnosis.nd
+    return {
+        "clean_share": float((nd.noisy_labels == nd.clean_labels).float().mean()),
+        "experts": [separability(e, config, nd) for e in diagnosis.experts("vanilla")],
+    }
+
+
+def _recall_entry(config: ExperimentConfig, diagnosis: Diagnosis) -> dict:
+    return {"experts": [recall_ceiling(e, config, diagnosis.nd) for e in diagnosis.experts("tad")]}
+
+
 def run_separability(
     base: ExperimentConfig,
     settings: dict[str, NoiseConfig],
@@ -87,30 +127,16 @@ def run_separability(
     experts_root: Path,
     command: Sequence[str] = (),
     on_setting: Callable[[str, dict], None] | None = None,
-) -> dict:
-    """Score the vanilla experts of each setting missing from ``path``; returns the file's content.
+) -> None:
+    """Score the vanilla experts of each setting missing from ``path`` (:func:`tad.diagnose.separability`).
 
     ``on_setting(setting, last)`` receives the first expert's last epoch.
     """
-    payload = json.loads(path.read_text()) if path.is_file() else {"settings": {}}
-    payload["command"] = list(command)
-    for setting, noise in settings.items():
-        if setting in payload["settings"]:
-            continue
-        config = with_noise(base, noise)
-        diagnosis = Diagnosis(config, device=device, experts_root=experts_root)
-        nd = diagnosis.nd
-        experts = diagnosis.experts("vanilla")
-        payload["settings"][setting] = {
-            "clean_share": float((nd.noisy_labels == nd.clean_labels).float().mean()),
-            "experts": [separability(e, config, nd) for e in experts],
-            "config": to_dict(config),
-            "package_version": __version__,
-        }
-        atomic_write_text(json.dumps(payload, indent=1), path)
+    for setting, entry in _per_setting(
+        base, settings, path, _separability_entry, device=device, experts_root=experts_root, command=command
+    ):
         if on_setting is not None:
-            on_setting(setting, payload["settings"][setting]["experts"][0][-1])
-    return payload
+            on_setting(setting, entry["experts"][0][-1])
 
 
 def run_recall(
@@ -122,28 +148,16 @@ def run_recall(
     experts_root: Path,
     command: Sequence[str] = (),
     on_setting: Callable[[str, dict], None] | None = None,
-) -> dict:
+) -> None:
     """:func:`tad.diagnose.recall_ceiling` of each TAD expert of each setting missing from ``path``.
 
     ``on_setting(setting, first)`` receives the first expert's entry.
     """
-    payload = json.loads(path.read_text()) if path.is_file() else {"settings": {}}
-    payload["command"] = list(command)
-    for setting, noise in settings.items():
-        if setting in payload["settings"]:
-            continue
-        config = with_noise(base, noise)
-        diagnosis = Diagnosis(config, device=device, experts_root=experts_root)
-        entries = [recall_ceiling(e, config, diagnosis.nd) for e in diagnosis.experts("tad")]
-        payload["settings"][setting] = {
-            "experts": entries,
-            "config": to_dict(config),
-            "package_version": __version__,
-        }
-        atomic_write_text(json.dumps(payload, indent=1), path)
+    for setting, entry in _per_setting(
+        base, settings, path, _recall_entry, device=device, experts_root=experts_root, command=command
+    ):
         if on_setting is not None:
-            on_setting(setting, entries[0])
-    return payload
+            on_setting(setting, entry["experts"][0])
 
 
 __all__ = ["diagnosis_order", "run_diagnosis", "run_recall", "run_separability"]

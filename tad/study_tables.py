@@ -111,6 +111,12 @@ SEPARABILITY_SCORES = {
 }
 
 
+def _mean(values: list) -> float | None:
+    """The mean of the values that are not None (None if there are none)."""
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
 def separability_table(payload: dict) -> pd.DataFrame:
     """Per setting: the experts' accuracy, each score's ROC AUC (clean vs noisy) and the evidence test.
 
@@ -120,10 +126,6 @@ def separability_table(payload: dict) -> pd.DataFrame:
     classes it would split: on clean labels every split is a false alarm.
     """
 
-    def mean(values: list) -> float | None:
-        values = [v for v in values if v is not None]
-        return sum(values) / len(values) if values else None
-
     records = []
     for setting, entry in payload.get("settings", {}).items():
         experts = entry["experts"]
@@ -131,25 +133,25 @@ def separability_table(payload: dict) -> pd.DataFrame:
         record = {
             "setting": setting,
             "right labels": entry["clean_share"],
-            "expert accuracy (true labels)": mean([r["true_label_accuracy"] for r in last]),
+            "expert accuracy (true labels)": _mean([r["true_label_accuracy"] for r in last]),
         }
         for key, name in SEPARABILITY_SCORES.items():
-            record[f"AUC {name}"] = mean([r[key] for r in last])
+            record[f"AUC {name}"] = _mean([r[key] for r in last])
         record["best AUC, any epoch and score"] = max(
             (
                 v
                 for key in SEPARABILITY_SCORES
                 for i in range(len(experts[0]))
-                if (v := mean([e[i][key] for e in experts])) is not None
+                if (v := _mean([e[i][key] for e in experts])) is not None
             ),
             default=None,
         )
         if all("evidence" in r for r in last):
-            record["evidence: separation D"] = mean([x["separation"] for r in last for x in r["evidence"]])
-            record["evidence: high mode / ln C"] = mean(
+            record["evidence: separation D"] = _mean([x["separation"] for r in last for x in r["evidence"]])
+            record["evidence: high mode / ln C"] = _mean(
                 [x["high_level"] for r in last for x in r["evidence"]]
             )
-            record["evidence: classes split"] = mean([sum(x["split"] for x in r["evidence"]) for r in last])
+            record["evidence: classes split"] = _mean([sum(x["split"] for x in r["evidence"]) for r in last])
         records.append(record)
     if not records:
         return pd.DataFrame()
@@ -208,8 +210,8 @@ def recall_table(payload: dict) -> pd.DataFrame:
     """
 
     def mean(values: list) -> float:
-        values = [v for v in values if v is not None]
-        return sum(values) / len(values) if values else float("nan")
+        m = _mean(values)
+        return float("nan") if m is None else m
 
     records = []
     for setting, entry in payload.get("settings", {}).items():
