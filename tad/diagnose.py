@@ -188,6 +188,9 @@ def _auc(clean: Tensor, score: Tensor) -> float:
     return float(roc_auc_score(clean.numpy(), score.double().numpy()))
 
 
+SIZED_SLACK = 0.07  # the targets' band around the true trusted share
+
+
 def neighbour_agreement(features: Tensor, labels: Tensor, k: int = 20, chunk: int = 2048) -> Tensor:
     """(N,) share of each sample's ``k`` nearest neighbours (cosine, itself excluded) sharing its label."""
     f = torch.nn.functional.normalize(features.float(), dim=1)
@@ -201,6 +204,28 @@ def neighbour_agreement(features: Tensor, labels: Tensor, k: int = 20, chunk: in
     return out
 
 
+def sized_precision(
+    clean: Tensor, score: Tensor, labels: Tensor, num_classes: int, *, slack: float = 0.0
+) -> float:
+    """Precision of a division told how many labels of each class are right, ranking by ``score``.
+
+    Diagnostic only (it reads the truth ``clean``): in every class it trusts the ``k_c`` best-scored
+    samples, with ``k_c`` the class's number of right labels less ``slack`` of its size (so ``slack=0.07``
+    is the low end of the targets' band of ±0.07 around the true share). No threshold rule fed by the
+    same score can do much better at that share: it is the ceiling of the score, not of a rule.
+    """
+    hits = kept = 0
+    for c in range(num_classes):
+        idx = torch.nonzero(labels == c).squeeze(1)
+        k = int(clean[idx].sum()) - round(slack * idx.numel())
+        if k <= 0:
+            continue
+        best = idx[torch.argsort(score[idx], descending=True)[:k]]
+        hits += int(clean[best].sum())
+        kept += k
+    return hits / kept if kept else float("nan")
+
+
 @torch.no_grad()
 def separability(
     expert: Expert, config: ExperimentConfig, nd: NoisyData, *, k: int = 20, batch: int = 1000
@@ -210,7 +235,9 @@ def separability(
     Diagnostic only: it reads the clean labels. Returns one dict per epoch with the expert's accuracy
     on its training images against their true labels; the ROC AUC of the loss, the loss averaged over
     the epochs so far, the margin of the given label and the neighbours' label agreement (None when
-    the labels hold only one kind); and, per class, the statistics of the outer loop's evidence test
+    the labels hold only one kind); each score's :func:`tad.diagnose.sized_precision` at the true share
+    (``sized_precision_<score>``) and at the true share less ``SIZED_SLACK`` (``..._low``); and, per
+    class, the statistics of the outer loop's evidence test
     (:func:`tad.evidence.noise_evidence` with the default settings): the separation of the two loss
     components, the high component's mean in units of ln C, the class's true share of wrong labels,
     and whether the test would split the class.
@@ -245,6 +272,13 @@ def separability(
                 "epoch": epoch,
                 "true_label_accuracy": float((logits.argmax(1) == nd.clean_labels).float().mean()),
                 **{name: _auc(clean, score) if both else None for name, score in scores.items()},
+                **{
+                    f"sized_precision_{name[4:]}{suffix}": (
+                        sized_precision(clean, score, noisy, c, slack=slack) if both else None
+                    )
+                    for name, score in scores.items()
+                    for suffix, slack in (("", 0.0), ("_low", SIZED_SLACK))
+                },
                 "evidence": [
                     {
                         "separation": e.separation,
@@ -334,6 +368,7 @@ def recall_ceiling(expert: Expert, config: ExperimentConfig, nd: NoisyData) -> d
 
 __all__ = [
     "RANKED_SHARES",
+    "SIZED_SLACK",
     "Diagnosis",
     "FactorialArm",
     "factorial_arms",
@@ -341,4 +376,5 @@ __all__ = [
     "oracle_split",
     "recall_ceiling",
     "separability",
+    "sized_precision",
 ]

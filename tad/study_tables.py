@@ -122,7 +122,10 @@ def separability_table(payload: dict) -> pd.DataFrame:
 
     Read from ``python -m tad diagnose --separability``; values are means over the experts at their last
     epoch, with the best epoch's value of any score beside them (AUCs are empty on clean labels). The
-    evidence columns average the outer loop's per-class test statistics over the classes, and count the
+    sized-precision columns (from files that hold them) give the precision of a division told each
+    class's number of right labels (:func:`tad.diagnose.sized_precision`), by the best score at the last
+    epoch: at that share, and at that share less 0.07. The evidence columns average the outer loop's
+    per-class test statistics over the classes, and count the
     classes it would split: on clean labels every split is a false alarm.
     """
 
@@ -146,6 +149,16 @@ def separability_table(payload: dict) -> pd.DataFrame:
             ),
             default=None,
         )
+        if all("sized_precision_loss" in r for r in last):
+            for suffix, column in (("", "right share"), ("_low", "right share - 0.07")):
+                record[f"sized precision at the {column}, best score"] = max(
+                    (
+                        v
+                        for key in SEPARABILITY_SCORES
+                        if (v := _mean([r[f"sized_precision_{key[4:]}{suffix}"] for r in last])) is not None
+                    ),
+                    default=None,
+                )
         if all("evidence" in r for r in last):
             record["evidence: separation D"] = _mean([x["separation"] for r in last for x in r["evidence"]])
             record["evidence: high mode / ln C"] = _mean(
@@ -173,6 +186,13 @@ def separability_sentences(payload: dict) -> list[str]:
                 f"; clean and mislabelled samples separate with AUC {loss:.2f} by the loss, "
                 f"{neighbours:.2f} by the neighbours' labels, and at best {best:.2f} (any score, any epoch)"
             )
+            sized = r.get("sized precision at the right share - 0.07, best score")
+            if sized is not None and not pd.isna(sized):
+                exact = r["sized precision at the right share, best score"]
+                text += (
+                    f"; told each class's number of right labels, the best score would trust them with "
+                    f"precision {exact:.2f} ({sized:.2f} keeping 0.07 fewer)"
+                )
         split = r.get("evidence: classes split")
         if split is not None and not pd.isna(split):
             d, level = r["evidence: separation D"], r["evidence: high mode / ln C"]
@@ -306,12 +326,17 @@ def selection_sentences(payload: dict) -> list[str]:
     return [text]
 
 
-def selection_by_setting(payload: dict) -> pd.DataFrame:
-    """Mean noisy-label validation accuracy per candidate (rows) and setting (columns)."""
+def selection_by_setting(payload: dict, value: str = "noisy_val_accuracy") -> pd.DataFrame:
+    """Mean noisy-label validation accuracy per candidate (rows) and setting (columns).
+
+    ``value`` names another recorded field to tabulate instead, such as the experts' final
+    ``trusted_fraction`` or ``trusted_precision`` (for the reader; never used to choose).
+    """
     records = [
-        {"candidate": s["name"], "setting": setting, "accuracy": s["noisy_val_accuracy"]}
+        {"candidate": s["name"], "setting": setting, "accuracy": s[value]}
         for setting, scores in payload.get("settings", {}).items()
         for s in scores
+        if s.get(value) is not None
     ]
     if not records:
         return pd.DataFrame()

@@ -16,6 +16,7 @@ from tad.diagnose import (
     oracle_split,
     recall_ceiling,
     separability,
+    sized_precision,
 )
 from tad.presets import get_preset
 
@@ -84,6 +85,18 @@ def test_neighbour_agreement_flags_labels_that_disagree_with_their_cluster():
     assert float(neighbour_agreement(torch.eye(3), torch.tensor([0, 1, 2]), k=1).max()) == 0.0
 
 
+def test_sized_precision_trusts_each_class_s_right_count_by_score():
+    labels = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1])
+    clean = torch.tensor([True, True, True, False, True, True, False, False])
+    # a perfect score: the k_c best are exactly the right labels
+    assert sized_precision(clean, clean.float(), labels, 2) == 1.0
+    # class 0 keeps its 3 best (one of them wrong), class 1 its 2 best (both wrong): 2 of 5 right
+    score = torch.tensor([4.0, 3.0, 1.0, 2.0, 0.0, 0.0, 1.0, 2.0])
+    assert sized_precision(clean, score, labels, 2) == pytest.approx(2 / 5)
+    # with slack 0.25 each class keeps one fewer: class 0 its 2 best (right), class 1 its best (wrong)
+    assert sized_precision(clean, score, labels, 2, slack=0.25) == pytest.approx(2 / 3)
+
+
 def test_separability_scores_every_epoch_and_reads_the_labels_only_to_report(tiny):
     diagnosis = Diagnosis(tiny, device=CPU, experts_root=None)
     rows = separability(diagnosis.experts("vanilla")[0], tiny, diagnosis.nd)
@@ -92,6 +105,12 @@ def test_separability_scores_every_epoch_and_reads_the_labels_only_to_report(tin
         assert all(0.0 <= r[k] <= 1.0 for k in r if k.startswith(("auc_", "true_")))
     # on the digits every score beats chance (0.5) clearly by the last epoch
     assert min(rows[-1][k] for k in ("auc_loss", "auc_mean_loss", "auc_margin", "auc_neighbours")) > 0.6
+    # the precision a perfectly sized division would reach by each score: better than the right share,
+    # and better still when it keeps fewer
+    share = float((diagnosis.nd.noisy_labels == diagnosis.nd.clean_labels).float().mean())
+    for name in ("loss", "mean_loss", "margin", "neighbours"):
+        exact, low = rows[-1][f"sized_precision_{name}"], rows[-1][f"sized_precision_{name}_low"]
+        assert share < exact <= low <= 1.0
     # per class, the statistics of the evidence test, beside the true share of wrong labels
     evidence = rows[-1]["evidence"]
     assert len(evidence) == 10 and all(0.3 < e["wrong_share"] < 0.5 for e in evidence)
@@ -99,7 +118,8 @@ def test_separability_scores_every_epoch_and_reads_the_labels_only_to_report(tin
     clean = replace(tiny, noise=NoiseConfig())
     plain = Diagnosis(clean, device=CPU, experts_root=None)
     rows = separability(plain.experts("vanilla")[0], clean, plain.nd)
-    assert rows[-1]["auc_loss"] is None and all(e["wrong_share"] == 0 for e in rows[-1]["evidence"])
+    assert rows[-1]["auc_loss"] is None and rows[-1]["sized_precision_loss"] is None
+    assert all(e["wrong_share"] == 0 for e in rows[-1]["evidence"])
 
 
 def test_recall_ceiling_ranks_the_untrusted_space_and_reads_the_labels_only_to_report(tiny):

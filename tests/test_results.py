@@ -314,6 +314,8 @@ def test_separability_and_selection_tables_read_their_files():
             "auc_mean_loss": auc,
             "auc_margin": auc - 0.1,
             "auc_neighbours": 0.5,
+            **{f"sized_precision_{n}": auc for n in ("loss", "mean_loss", "margin", "neighbours")},
+            **{f"sized_precision_{n}_low": auc + 0.05 for n in ("loss", "mean_loss", "margin", "neighbours")},
         }
 
     payload = {
@@ -328,7 +330,7 @@ def test_separability_and_selection_tables_read_their_files():
             [
                 {
                     **epoch(1, 0.5),
-                    **dict.fromkeys(("auc_loss", "auc_mean_loss", "auc_margin", "auc_neighbours")),
+                    **dict.fromkeys(k for k in epoch(1, 0.5) if k.startswith(("auc_", "sized_"))),
                     "evidence": [{"separation": 2.0, "high_level": 1.1, "split": True, "wrong_share": 0.0}]
                     * 10,
                 }
@@ -337,6 +339,7 @@ def test_separability_and_selection_tables_read_their_files():
     }
     table = separability_table(payload)
     assert table.index.tolist() == ["clean", "symmetric-40", "pairflip-40"]  # the book's setting order
+    assert pd.isna(table.loc["clean", "sized precision at the right share, best score"])
     assert pd.isna(table.loc["clean", "AUC loss"]) and table.loc["clean", "evidence: classes split"] == 10
     assert table.loc["pairflip-40", "AUC loss"] == 0.7
     assert table.loc["symmetric-40", "best AUC, any epoch and score"] == 0.8  # epoch 1 beat the last
@@ -360,11 +363,14 @@ def test_separability_and_selection_tables_read_their_files():
     words = separability_sentences(payload)
     assert words[0].startswith("clean:") and "splits 10.0 classes" in words[0] and "false alarm" in words[0]
     assert "AUC 0.70 by the loss" in words[2]  # pairflip-40, last epoch
+    assert table.loc["pairflip-40", "sized precision at the right share - 0.07, best score"] == 0.75
+    assert "precision 0.70 (0.75 keeping 0.07 fewer)" in words[2]
     chosen = selection_sentences({"settings": scores})[0]
     assert chosen.startswith("Chosen: a, mean noisy-label validation accuracy 31.00% against 29.00% for b")
     assert "larger than the spread" in chosen
     payload = {"settings": scores, "candidates": ["a", "b"]}
     assert selection_by_setting(payload).loc["b", "symmetric-40"] == 29.0
+    assert selection_by_setting(payload, "clean_val_accuracy").loc["b", "symmetric-40"] == 39.0
     pairs = paired_differences(payload, "a")  # b - a run by run: -1 and -3
     assert pairs.loc["b", "minus a"] == -2.0 and pairs.loc["b", "pairs"] == 2
     assert pairs.loc["b", "standard error"] == round(2**0.5 / 2**0.5, 2)  # stdev sqrt(2), over sqrt(2)
