@@ -206,6 +206,27 @@ def separability_sentences(payload: dict) -> list[str]:
     return out
 
 
+def evidence_by_class(payload: dict, setting: str) -> pd.DataFrame:
+    """The evidence test class by class at the experts' last epoch, beside each class's share of wrong
+    labels: the controls on real data (a class without wrong labels should not be split, one with them
+    should). ``split`` is the share of the experts whose test splits the class."""
+    experts = payload.get("settings", {}).get(setting, {}).get("experts", [])
+    last = [e[-1]["evidence"] for e in experts if e and "evidence" in e[-1]]
+    if not last:
+        return pd.DataFrame()
+    records = [
+        {
+            "class": c,
+            "wrong labels": last[0][c]["wrong_share"],
+            "split": _mean([float(x[c]["split"]) for x in last]),
+            "separation D": _mean([x[c]["separation"] for x in last]),
+            "high mode / ln C": _mean([x[c]["high_level"] for x in last]),
+        }
+        for c in range(len(last[0]))
+    ]
+    return pd.DataFrame.from_records(records).set_index("class").round(2)
+
+
 def separability_frame(payload: dict) -> pd.DataFrame:
     """Long format for plotting: setting, epoch, score, AUC (mean over the experts)."""
     records = []
@@ -376,11 +397,34 @@ def paired_differences(payload: dict, baseline: str) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows).set_index("candidate") if rows else pd.DataFrame()
 
 
+def joint_selection(payloads: dict[str, dict]) -> pd.DataFrame:
+    """One choice from the selections of several distillers (``{"DM": payload, "DATM": payload}``).
+
+    Per candidate (rows): each distiller's mean noisy-label validation accuracy over the settings every
+    payload holds (so the distillers are compared on the same settings) and their mean, ``both``, by
+    which the candidate is chosen: each distiller counts once, whatever its number of runs.
+    """
+    common = set.intersection(*(set(p.get("settings", {})) for p in payloads.values())) if payloads else set()
+    columns = {}
+    for method, payload in payloads.items():
+        kept = {"settings": {k: v for k, v in payload["settings"].items() if k in common}}
+        table = selection_by_setting(kept)
+        if not table.empty:
+            columns[method] = table.mean(axis=1)
+    if not columns:
+        return pd.DataFrame()
+    frame = pd.DataFrame(columns)
+    frame["both"] = frame.mean(axis=1)
+    return frame.sort_values("both", ascending=False).round(2)
+
+
 __all__ = [
     "SEPARABILITY_SCORES",
     "diagnosis_sentences",
     "diagnosis_table",
+    "evidence_by_class",
     "factorial_effects",
+    "joint_selection",
     "paired_differences",
     "recall_sentences",
     "recall_table",

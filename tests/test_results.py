@@ -19,7 +19,9 @@ from tad.results import (
 from tad.study_tables import (
     diagnosis_sentences,
     diagnosis_table,
+    evidence_by_class,
     factorial_effects,
+    joint_selection,
     paired_differences,
     recall_sentences,
     recall_table,
@@ -338,6 +340,9 @@ def test_separability_and_selection_tables_read_their_files():
         ],
     }
     table = separability_table(payload)
+    per_class = evidence_by_class(payload, "clean")
+    assert per_class.shape == (10, 4) and per_class["split"].eq(1.0).all()
+    assert per_class["wrong labels"].eq(0.0).all() and evidence_by_class(payload, "pairflip-40").empty
     assert table.index.tolist() == ["clean", "symmetric-40", "pairflip-40"]  # the book's setting order
     assert pd.isna(table.loc["clean", "sized precision at the right share, best score"])
     assert pd.isna(table.loc["clean", "AUC loss"]) and table.loc["clean", "evidence: classes split"] == 10
@@ -371,6 +376,15 @@ def test_separability_and_selection_tables_read_their_files():
     payload = {"settings": scores, "candidates": ["a", "b"]}
     assert selection_by_setting(payload).loc["b", "symmetric-40"] == 29.0
     assert selection_by_setting(payload, "clean_val_accuracy").loc["b", "symmetric-40"] == 39.0
+    # two distillers: compared on the settings both hold, each counting once
+    other = {"settings": {**scores, "clean": [{"name": "a", "seed": 0, "noisy_val_accuracy": 90.0}]}}
+    other["settings"]["symmetric-40"] = [
+        {"name": n, "seed": 0, "noisy_val_accuracy": a} for n, a in (("a", 20.0), ("b", 26.0))
+    ]
+    joint = joint_selection({"DM": payload, "DATM": other})
+    assert joint.index.tolist() == ["b", "a"]  # b: (29 + 26) / 2 = 27.5; a: (31 + 20) / 2 = 25.5
+    assert joint.loc["b", "both"] == 27.5 and joint.loc["a", "DM"] == 31.0
+    assert joint_selection({}).empty
     pairs = paired_differences(payload, "a")  # b - a run by run: -1 and -3
     assert pairs.loc["b", "minus a"] == -2.0 and pairs.loc["b", "pairs"] == 2
     assert pairs.loc["b", "standard error"] == round(2**0.5 / 2**0.5, 2)  # stdev sqrt(2), over sqrt(2)
