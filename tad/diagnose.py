@@ -239,8 +239,9 @@ def separability(
     (``sized_precision_<score>``) and at the true share less ``SIZED_SLACK`` (``..._low``); and, per
     class, the statistics of the outer loop's evidence test
     (:func:`tad.evidence.noise_evidence` with the default settings): the separation of the two loss
-    components, the high component's mean in units of ln C, the class's true share of wrong labels,
-    and whether the test would split the class.
+    components, the high component's mean in units of ln C and in units of the median loss of the
+    labels the network predicts (the ratio criterion's statistic; None when it predicts none), the
+    class's true share of wrong labels, and whether the test would split the class.
     """
     images, noisy = nd.data.train_images, nd.noisy_labels
     c = nd.data.num_classes
@@ -283,6 +284,7 @@ def separability(
                     {
                         "separation": e.separation,
                         "high_level": e.high_loss / math.log(c),
+                        "right_ratio": e.high_loss / e.right_loss if e.right_loss > 0 else None,
                         "wrong_share": float((~clean[noisy == cls]).float().mean()),
                         "split": e.split,
                     }

@@ -221,10 +221,11 @@ def evidence_by_class(payload: dict, setting: str) -> pd.DataFrame:
             "split": _mean([float(x[c]["split"]) for x in last]),
             "separation D": _mean([x[c]["separation"] for x in last]),
             "high mode / ln C": _mean([x[c]["high_level"] for x in last]),
+            "high mode / right-label loss": _mean([x[c].get("right_ratio") for x in last]),
         }
         for c in range(len(last[0]))
     ]
-    return pd.DataFrame.from_records(records).set_index("class").round(2)
+    return pd.DataFrame.from_records(records).set_index("class").dropna(axis=1, how="all").round(2)
 
 
 def separability_frame(payload: dict) -> pd.DataFrame:

@@ -115,6 +115,7 @@ def test_separability_scores_every_epoch_and_reads_the_labels_only_to_report(tin
     evidence = rows[-1]["evidence"]
     assert len(evidence) == 10 and all(0.3 < e["wrong_share"] < 0.5 for e in evidence)
     assert all(isinstance(e["split"], bool) and e["separation"] >= 0 for e in evidence)
+    assert all(e["right_ratio"] is None or e["right_ratio"] > 0 for e in evidence)
     clean = replace(tiny, noise=NoiseConfig())
     plain = Diagnosis(clean, device=CPU, experts_root=None)
     rows = separability(plain.experts("vanilla")[0], clean, plain.nd)
