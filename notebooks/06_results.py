@@ -79,7 +79,9 @@ from tad.results import (
 from tad.study_tables import (
     diagnosis_sentences,
     diagnosis_table,
+    evidence_by_class,
     factorial_effects,
+    joint_selection,
     paired_differences,
     recall_sentences,
     recall_table,
@@ -115,7 +117,13 @@ selection = document(
 )
 evidence_selection = document(
     f"{preset}-selection-evidence.json",
-    f"python -m tad select {data} --settings symmetric-40,pairflip-40,clean --seeds 3 --candidates evidence",
+    f"python -m tad select {data} --settings symmetric-40,pairflip-40,clean,asymmetric-40,cifar10n-aggre "
+    "--candidates evidence",
+)
+evidence_selection_datm = document(
+    f"{preset}-selection-evidence-datm.json",
+    f"python -m tad select {data} --method datm --settings symmetric-40,pairflip-40,clean,asymmetric-40,"
+    "cifar10n-aggre --candidates evidence",
 )
 trajectory_selection = document(
     f"{preset}-selection-trajectories.json",
@@ -130,7 +138,7 @@ recall = document(
 separability = document(
     f"{preset}-separability.json",
     f"python -m tad diagnose --separability {data} --settings clean,symmetric-20,symmetric-40,symmetric-60,"
-    "pairflip-20,pairflip-40,cifar10n-aggre",
+    "pairflip-20,pairflip-40,cifar10n-aggre,asymmetric-40",
 )
 seed1 = rows(f"{preset}-main-seed1.jsonl", f"reproduce {data} --grid main --seed 1 --results <this file>")
 ipc50 = rows(f"{preset}-main-ipc50.jsonl", f"reproduce {data} --grid main --ipc 50 --results <this file>")
@@ -210,9 +218,11 @@ print("\n".join(selection_sentences(selection)))
 # %% [markdown]
 # The same protocol then settled the evidence test's ratio criterion (`trust.evidence_ratio`): besides
 # the level ln C, a class's high loss component may count as wrong labels when it sits at least that many
-# times above the median loss of the labels the network predicts. Candidates: off, 2 and 3; settings:
-# symmetric 40%, pair-flip 40% and clean labels (the clean setting guards against a test that splits clean
-# classes); three seeds each, with common random numbers.
+# times above the median loss of the labels the network predicts. Candidates: off, 2 and 3. Settings:
+# symmetric 40%, pair-flip 40% and clean labels (the clean setting guards against a test that splits
+# clean classes), then asymmetric 40% (five classes receive wrong labels) and CIFAR-10N's aggregate human
+# labels, added when DATM + TAD fell below vanilla DATM there in the main grid. Three seeds each, with
+# common random numbers. First with DM's distilled sets:
 
 # %% tags=["hide-input"]
 print("command:", " ".join(evidence_selection["command"]))
@@ -220,16 +230,47 @@ selection_by_setting(evidence_selection)
 
 # %% tags=["hide-input"]
 print("\n".join(selection_sentences(evidence_selection)))
-paired_differences(evidence_selection, "evidence_ratio=None")
+paired_differences(evidence_selection, "evidence_ratio=3.0")
 
 # %% [markdown]
-# The ratio 3 was chosen and is the default of every row made after it (the table at the end of this
-# page says which rows those are). Run by run it beats the ratio being off under pair-flip noise, where
-# the level ln C never fires, and ties it under symmetric noise, where the level fires anyway. On clean
-# labels it also scores higher, and that is no denoising: it splits some clean classes, and DM gains from
-# distilling the easier part of a class (the same easiness effect the issue found on clean labels). The
-# criterion measures the distilled set, not the division, so it cannot tell the two apart; the trusted
-# share on clean labels (the targets below) shows the cost. The comparison used DM only.
+# Then with DATM's distilled sets (`--method datm`):
+
+# %% tags=["hide-input"]
+print("command:", " ".join(evidence_selection_datm["command"]))
+selection_by_setting(evidence_selection_datm)
+
+# %% tags=["hide-input"]
+print("\n".join(selection_sentences(evidence_selection_datm)))
+paired_differences(evidence_selection_datm, "evidence_ratio=3.0")
+
+# %% [markdown]
+# The experts' final trusted share under each candidate (the same experts serve both distillers; shown
+# for the reader, it played no part in the choice), with the share of right labels in the same training
+# subset (read from the main grid's rows) as the last line.
+
+# %% tags=["hide-input"]
+trusted_by_candidate = selection_by_setting(evidence_selection_datm, "trusted_fraction")
+right_share = {r["setting"]: 1 - r["realised_noise_rate"] for r in main if r["method"] == "dm"}
+trusted_by_candidate.loc["right labels"] = [right_share.get(s) for s in trusted_by_candidate.columns]
+trusted_by_candidate.astype(float).round(2)
+
+# %% [markdown]
+# The two distillers disagree. DM's distilled sets score higher with the ratio at 3 in almost every
+# setting, clean labels and the two added settings included: the ratio opens more classes, and DM gains
+# from distilling the easier part of a class whether or not it holds wrong labels (the easiness effect the
+# issue found on clean labels). DATM's score higher with the ratio off under asymmetric and CIFAR-10N
+# labels, where the ratio sets aside 27–30% of the data although only 9–20% of the labels are wrong,
+# and tie elsewhere. One configuration serves both distillers, so the rule, fixed before DM's scores on
+# the two added settings were read, is the mean of the two distillers' means over the same five settings,
+# each distiller counting once:
+
+# %% tags=["hide-input"]
+joint_selection({"DM": evidence_selection, "DATM": evidence_selection_datm})
+
+# %% [markdown]
+# The ratio 3 stays the default, and the margin is small: it is DM's preference, and DATM pays for it
+# under asymmetric and CIFAR-10N labels (the main grid's rows below show the same). Neither candidate
+# makes the test find the noise at this scale; the separability section below shows why.
 #
 # A second comparison asked which trajectories DATM should match: the dividing experts' own, or those of
 # experts trained afresh on their final trusted space (`trust.trajectories`). Same protocol and settings,
@@ -292,12 +333,12 @@ print("\n".join(grid_sentences(main)))
 # images: the trusted-space table below gives the precision of what TAD keeps, and the separability
 # section asks how much of the noise any per-sample score could find at this scale.
 #
-# With the evidence ratio (chosen on noisy validation splits with DM) the trusted share sits near the
+# With the evidence ratio (chosen on noisy validation splits) the trusted share sits near the
 # same level in almost every setting, whatever the share of right labels (the next table): the ratio
 # opens classes whose labels are mostly right as readily as noisy ones. DM profits from distilling the
 # easier part of each class, clean labels included; DATM does not, and falls below vanilla DATM under
-# the asymmetric and CIFAR-10N labels. The ratio was chosen with DM's distilled sets only; choosing it
-# with DATM's as well is the next comparison to run.
+# the asymmetric and CIFAR-10N labels. Choosing the ratio with DATM's distilled sets as well kept it
+# (above), although DATM's own validation prefers it off in exactly these settings.
 
 # %% tags=["hide-input"]
 shares = trust_table(main)
@@ -349,11 +390,31 @@ plt.show()
 # averaged over the epochs so far, the margin of the given label, and the share of the 20 nearest
 # neighbours (in the expert's features) that carry the same label. The last columns give the outer loop's
 # per-class evidence test on the same losses (`python -m tad diagnose --separability`). This reads the
-# clean labels, so it is a diagnosis only and chose nothing.
+# clean labels, so it is a diagnosis only and chose nothing. Asymmetric 40% noise is the control on
+# real images: it gives wrong labels to five classes (truck, bird, deer, cat, dog move to automobile,
+# airplane, horse, dog, cat) and leaves the other five clean, so the evidence test should split the
+# first five and trust the others whole.
 
 # %% tags=["hide-input"]
 print("command:", " ".join(separability["command"]))
 separability_table(separability)
+
+# %% [markdown]
+# The evidence test class by class under asymmetric 40% noise, at the experts' last epoch (`split`: the
+# share of the experts whose test splits the class), beside each class's true share of wrong labels:
+
+# %% tags=["hide-input"]
+controls = evidence_by_class(separability, "asymmetric-40")
+noisy_classes = controls["wrong labels"] > 0
+split_noisy, split_clean = (
+    controls.loc[noisy_classes, "split"].sum(),
+    controls.loc[~noisy_classes, "split"].sum(),
+)
+print(
+    f"split: {split_noisy:.1f} of the {noisy_classes.sum()} classes with wrong labels, "
+    f"{split_clean:.1f} of the {(~noisy_classes).sum()} without"
+)
+controls
 
 # %% tags=["hide-input"]
 curves = separability_frame(separability)
@@ -380,10 +441,46 @@ print("\n".join(separability_sentences(separability)))
 # accuracy column), so the signal any per-sample score carries is bounded: under pair-flip noise, where
 # the network learns the systematic flip, no score separates clean from mislabelled samples well (the
 # AUC columns and the curves), and on clean labels the evidence test still opens some classes (false
-# alarms; the "classes split" column), though fewer than under noise. A loss-based division of these
-# experts cannot reach the precision and share targets below whatever its thresholds, because the
-# losses of right and wrong labels overlap this much; the oracle arm of the diagnosis shows what a
-# division that found the noise would be worth.
+# alarms; the "classes split" column), though fewer than under noise. The asymmetric control says it
+# plainly: at this scale the evidence test splits the classes without wrong labels as often as those with
+# them, so it does not tell a noisy class from a hard one here. The controls of `tests/test_evidence.py`
+# pass on synthetic losses, where wrong labels sit near the loss of a label the network rules out; the
+# losses of these weak experts do not look like that.
+#
+# The sized-precision columns make the bound concrete. They give the precision of a division that
+# is *told* how many labels of each class are right and trusts that many samples per class, the
+# best-scored first (`tad.diagnose.sized_precision`; a diagnostic that reads the truth), at the true
+# share and at the true share less 0.07, the low end of the targets' band. No threshold rule on the
+# same score does much better at those shares, so where these columns fall below 0.9 the targets
+# "share within ±0.07 of the right share" and "precision at least 0.9" cannot both be met by these
+# experts, whatever the rule: the limit is the experts' signal, not the division's thresholds. The
+# oracle arm of the diagnosis shows what a division that found the noise would be worth.
+
+# %% [markdown]
+# The same diagnosis on the digits (`python -m tad diagnose --separability --preset digits --settings
+# clean,symmetric-40,pairflip-40`), whose experts are strong, shows what each criterion of the evidence
+# test responds to. Per class at the experts' last epoch, on clean labels and under 40% pair-flip noise:
+
+# %% tags=["hide-input"]
+digits_separability = document(
+    "digits-separability.json",
+    "python -m tad diagnose --separability --preset digits --settings clean,symmetric-40,pairflip-40",
+)
+display(separability_table(digits_separability))
+for setting in ("clean", "pairflip-40"):
+    print(setting)
+    display(evidence_by_class(digits_separability, setting))
+
+# %% [markdown]
+# The ratio criterion (the high mode at least three times the median loss of the labels the network
+# predicts) measures how confident the network is on its right labels, not whether wrong ones are
+# present: a confident network's clean classes have a tiny median loss, so their few hard images clear
+# the ratio by far, while under pair-flip noise the network is less sure of every label and the ratio of
+# a noisy class stays near two to four. The level criterion ($\ln C$) behaves as intended on the digits
+# in the other two settings (its high mode sits near $\ln C$ in nearly every class under symmetric noise,
+# and far below it in almost every clean class), and misses pair-flip noise, whose flipped labels the
+# network half learns. Neither is a test for noise on its own; what the ratio buys on the pair-flip digits
+# (`make demo`) comes from splitting classes, not from finding the noisy ones.
 
 # %% [markdown]
 # ## Why the inner loop recalls nothing here

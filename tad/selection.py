@@ -164,6 +164,14 @@ def resumed_scores(
     return scores
 
 
+def previous_notes(path: Path) -> list[str]:
+    """The ``notes`` a results file already holds (provenance written by hand, for instance how two
+    partial files were merged); a rerun keeps them."""
+    if not path.is_file():
+        return []
+    return list(json.loads(path.read_text()).get("notes", []))
+
+
 @dataclass(frozen=True)
 class Selection:
     """Every score (by setting), each candidate's mean noisy-validation accuracy, and the one chosen."""
@@ -194,9 +202,12 @@ def run_selection(
     """
     path = Path(path)
     scores = resumed_scores(path, base, validation_per_class, settings, candidates)
+    notes = previous_notes(path)
 
     def save() -> dict:
         payload = {**to_json(scores, base, validation_per_class, candidates), "command": list(command)}
+        if notes:
+            payload["notes"] = notes
         atomic_write_text(json.dumps(payload, indent=1), path)
         return payload
 
@@ -225,6 +236,7 @@ __all__ = [
     "CandidateScore",
     "Selection",
     "ValidationSet",
+    "previous_notes",
     "resumed_scores",
     "run_selection",
     "score_candidate",

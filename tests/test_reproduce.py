@@ -192,6 +192,31 @@ def test_selection_scores_the_distilled_set_on_the_noisy_validation_labels():
     assert table["chosen"] == name and table["mean_noisy_val_accuracy"][name] == score.noisy_val_accuracy
 
 
+def test_a_selection_that_finds_every_score_computes_nothing_and_keeps_the_file_s_notes(tmp_path):
+    import json
+
+    from tad.selection import CandidateScore, run_selection, to_json
+
+    base = get_preset("digits")
+    path = tmp_path / "selection.json"
+    score = CandidateScore("a", base.seed, 50.0, 60.0, None, 1.0)
+    payload = to_json({"symmetric-40": [score]}, base, 20, {"a": {}})
+    path.write_text(json.dumps({**payload, "notes": ["merged from two partial files"]}))
+    selection = run_selection(
+        base,
+        {"symmetric-40": NoiseConfig(kind="symmetric", rate=0.4)},
+        {"a": {}},
+        seeds=[base.seed],
+        validation_per_class=20,
+        device=torch.device("cpu"),
+        path=path,
+        command=["python", "-m", "tad", "select"],
+    )
+    assert selection.scores == {"symmetric-40": [score]} and selection.chosen == "a"
+    written = json.loads(path.read_text())
+    assert written["notes"] == ["merged from two partial files"] and written["command"][-1] == "select"
+
+
 def test_the_long_grid_runs_trajectory_matching_for_longer_only():
     jobs = grid_jobs("long", ("dm", "datm"))
     assert {j.method for j in jobs} == {"datm"} and {j.setting for j in jobs} == {
