@@ -68,12 +68,12 @@ def check_03_recalibration(summary: dict) -> None:
 
 def check_04_distillation(summary: dict) -> None:
     # 40% symmetric noise on the digits: DM suffers from it and TAD recovers most of the gap; DATM barely
-    # suffers at this scale (its vanilla arm is within a point or two of the clean one), and TAD must not
-    # cost it more than that gap.
+    # suffers at this scale (its vanilla arm is within a point of the clean one, on either side: a fresh
+    # clone once saw clean 92.1 against vanilla 92.3), and TAD must not cost it more than two points.
     for method in ("dm", "datm"):
         arms = summary[method]["arms"]
         assert set(arms) == {"random", "vanilla", "tad", "clean"}
-        assert arms["clean"]["acc_mean"] > arms["vanilla"]["acc_mean"]
+        assert arms["clean"]["acc_mean"] > arms["vanilla"]["acc_mean"] - 1
         assert arms["tad"]["acc_mean"] > arms["random"]["acc_mean"] + 10
     dm = summary["dm"]["arms"]
     assert dm["clean"]["acc_mean"] > dm["vanilla"]["acc_mean"] + 2  # DM suffers from the noise
