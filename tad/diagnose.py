@@ -50,6 +50,7 @@ from tad.evidence import class_evidence
 from tad.models import build_model, unflatten_params
 from tad.recalibrate import recalibrate
 from tad.rng import generator
+from tad.targets import SHARE_BAND
 from tad.trust import TrustSplit, score_samples
 
 Progress = Callable[[str, int, int], None]
@@ -188,9 +189,6 @@ def _auc(clean: Tensor, score: Tensor) -> float:
     return float(roc_auc_score(clean.numpy(), score.double().numpy()))
 
 
-SIZED_SLACK = 0.07  # the targets' band around the true trusted share
-
-
 def neighbour_agreement(features: Tensor, labels: Tensor, k: int = 20, chunk: int = 2048) -> Tensor:
     """(N,) share of each sample's ``k`` nearest neighbours (cosine, itself excluded) sharing its label."""
     f = torch.nn.functional.normalize(features.float(), dim=1)
@@ -210,9 +208,10 @@ def sized_precision(
     """Precision of a division told how many labels of each class are right, ranking by ``score``.
 
     Diagnostic only (it reads the truth ``clean``): in every class it trusts the ``k_c`` best-scored
-    samples, with ``k_c`` the class's number of right labels less ``slack`` of its size (so ``slack=0.07``
-    is the low end of the targets' band of ±0.07 around the true share). No threshold rule fed by the
-    same score can do much better at that share: it is the ceiling of the score, not of a rule.
+    samples, with ``k_c`` the class's number of right labels less ``slack`` of its size (with ``slack`` at
+    ``tad.targets.SHARE_BAND``, the low end of the targets' band around the true share). No threshold
+    rule fed by the same score can do much better at that share: it is the ceiling of the score, not of
+    a rule.
     """
     hits = kept = 0
     for c in range(num_classes):
@@ -236,7 +235,7 @@ def separability(
     on its training images against their true labels; the ROC AUC of the loss, the loss averaged over
     the epochs so far, the margin of the given label and the neighbours' label agreement (None when
     the labels hold only one kind); each score's :func:`tad.diagnose.sized_precision` at the true share
-    (``sized_precision_<score>``) and at the true share less ``SIZED_SLACK`` (``..._low``); and, per
+    (``sized_precision_<score>``) and at the true share less ``SHARE_BAND`` (``..._low``); and, per
     class, the statistics of the outer loop's evidence test
     (:func:`tad.evidence.noise_evidence` with the default settings): the separation of the two loss
     components, the high component's mean in units of ln C and in units of the median loss of the
@@ -278,7 +277,7 @@ def separability(
                         sized_precision(clean, score, noisy, c, slack=slack) if both else None
                     )
                     for name, score in scores.items()
-                    for suffix, slack in (("", 0.0), ("_low", SIZED_SLACK))
+                    for suffix, slack in (("", 0.0), ("_low", SHARE_BAND))
                 },
                 "evidence": [
                     {
@@ -370,7 +369,6 @@ def recall_ceiling(expert: Expert, config: ExperimentConfig, nd: NoisyData) -> d
 
 __all__ = [
     "RANKED_SHARES",
-    "SIZED_SLACK",
     "Diagnosis",
     "FactorialArm",
     "factorial_arms",

@@ -14,6 +14,9 @@ import statistics
 import pandas as pd
 
 from tad.results import SETTING_ORDER, plus_minus
+from tad.targets import SHARE_BAND
+
+_LOW_SHARE = f"right share - {SHARE_BAND:g}"
 
 
 def diagnosis_table(rows: list[dict]) -> pd.DataFrame:
@@ -124,8 +127,8 @@ def separability_table(payload: dict) -> pd.DataFrame:
     epoch, with the best epoch's value of any score beside them (AUCs are empty on clean labels). The
     sized-precision columns (from files that hold them) give the precision of a division told each
     class's number of right labels (:func:`tad.diagnose.sized_precision`), by the best score at the last
-    epoch: at that share, and at that share less 0.07. The evidence columns average the outer loop's
-    per-class test statistics over the classes, and count the
+    epoch: at that share, and at that share less the targets' band (``tad.targets.SHARE_BAND``). The
+    evidence columns average the outer loop's per-class test statistics over the classes, and count the
     classes it would split: on clean labels every split is a false alarm.
     """
 
@@ -150,7 +153,7 @@ def separability_table(payload: dict) -> pd.DataFrame:
             default=None,
         )
         if all("sized_precision_loss" in r for r in last):
-            for suffix, column in (("", "right share"), ("_low", "right share - 0.07")):
+            for suffix, column in (("", "right share"), ("_low", _LOW_SHARE)):
                 record[f"sized precision at the {column}, best score"] = max(
                     (
                         v
@@ -186,12 +189,12 @@ def separability_sentences(payload: dict) -> list[str]:
                 f"; clean and mislabelled samples separate with AUC {loss:.2f} by the loss, "
                 f"{neighbours:.2f} by the neighbours' labels, and at best {best:.2f} (any score, any epoch)"
             )
-            sized = r.get("sized precision at the right share - 0.07, best score")
+            sized = r.get(f"sized precision at the {_LOW_SHARE}, best score")
             if sized is not None and not pd.isna(sized):
                 exact = r["sized precision at the right share, best score"]
                 text += (
                     f"; told each class's number of right labels, the best score would trust them with "
-                    f"precision {exact:.2f} ({sized:.2f} keeping 0.07 fewer)"
+                    f"precision {exact:.2f} ({sized:.2f} keeping {SHARE_BAND:g} fewer)"
                 )
         split = r.get("evidence: classes split")
         if split is not None and not pd.isna(split):

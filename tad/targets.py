@@ -10,6 +10,8 @@ import pandas as pd
 
 from tad.results import SETTING_ORDER, grid_frame, tad_gain
 
+SHARE_BAND = 0.07  # how far the trusted share may sit from the true share of right labels
+
 
 def _outcome(measured: float | None, required: float, *, at_least: bool = True) -> str:
     if measured is None:
@@ -71,7 +73,9 @@ def _trust_targets(by_setting: dict[str, dict]) -> list[dict]:
         miss = None
         if row is not None:
             miss = abs(row["trust"]["final"]["trusted_fraction"] - (1 - row["realised_noise_rate"]))
-        records.append(_record("|trusted share − true clean share|", setting, miss, 0.07, at_least=False))
+        records.append(
+            _record("|trusted share − true clean share|", setting, miss, SHARE_BAND, at_least=False)
+        )
         if setting.endswith(("20", "40")):
             precision = row["trust"]["final"]["precision"] if row else None
             records.append(_record("trusted precision", setting, precision, 0.9))
