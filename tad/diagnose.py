@@ -302,8 +302,52 @@ def _accuracy(labels: Tensor, clean_labels: Tensor, chosen: Tensor) -> float | N
     return float((labels[chosen] == clean_labels[chosen]).float().mean()) if chosen.any() else None
 
 
+def _final_scores(expert: Expert, config: ExperimentConfig, nd: NoisyData):
+    """``expert``'s final network scoring every training sample against its final labels."""
+    images = nd.data.train_images
+    net = build_model(
+        config.model, channels=images.shape[1], num_classes=nd.data.num_classes, image_size=images.shape[-1]
+    ).eval()
+    net.load_state_dict(unflatten_params(net, expert.final_params), strict=False)
+    return score_samples(net, images, expert.labels)
+
+
+def ranked_accuracy(
+    pseudo_labels: Tensor,
+    score: Tensor,
+    eligible: Tensor,
+    untrusted: Tensor,
+    clean_labels: Tensor,
+    wrong: Tensor,
+) -> list[dict]:
+    """Pseudo-label accuracy of the ``eligible`` untrusted samples ranked by ``score`` (highest first).
+
+    For each share of ``RANKED_SHARES`` of the untrusted space: how many samples the top of the
+    ranking holds, how many of their pseudo-labels are right, and how many of them carried a wrong
+    given label (``wrong``). Diagnostic only: it reads the clean labels.
+    """
+    candidates = torch.nonzero(eligible & untrusted).squeeze(1)
+    ranked = candidates[torch.argsort(score[candidates], descending=True)]
+    rows = []
+    for share in RANKED_SHARES:
+        top = ranked[: round(share * int(untrusted.sum()))]
+        chosen = torch.zeros_like(untrusted)
+        chosen[top] = True
+        rows.append(
+            {
+                "share": share,
+                "count": int(top.numel()),
+                "pseudo_label_accuracy": _accuracy(pseudo_labels, clean_labels, chosen),
+                "given_label_wrong": float(wrong[top].float().mean()) if top.numel() else None,
+            }
+        )
+    return rows
+
+
 @torch.no_grad()
-def recall_ceiling(expert: Expert, config: ExperimentConfig, nd: NoisyData) -> dict:
+def recall_ceiling(
+    expert: Expert, config: ExperimentConfig, nd: NoisyData, *, ensemble_probs: Tensor | None = None
+) -> dict:
     """How right the inner loop's pseudo-labels would be on ``expert``'s final untrusted space.
 
     Diagnostic only: it reads the clean labels. The expert's final network scores every sample
@@ -315,14 +359,17 @@ def recall_ceiling(expert: Expert, config: ExperimentConfig, nd: NoisyData) -> d
     without the gate, the accuracy of the ungated recalls' pseudo-labels and of their given labels,
     and, for the untrusted candidates ranked by reliability, the pseudo-label accuracy of the top
     share (``RANKED_SHARES`` of the untrusted space) and how many of them carried a wrong label.
+
+    Two other rankings of the same untrusted space (``ranked_by``) ask whether the experts hold
+    pseudo-labels more precise than the reliability finds: ``confidence`` labels each sample with
+    the expert's own prediction, ranked by its softmax probability; ``ensemble`` (with
+    ``ensemble_probs``, the mean softmax of all experts of the setting) labels it with the
+    ensemble's prediction, ranked by the ensemble's probability, among the samples where this
+    expert's prediction agrees with the ensemble's.
     """
-    images, clean_labels = nd.data.train_images, nd.clean_labels
+    clean_labels = nd.clean_labels
     c = nd.data.num_classes
-    net = build_model(
-        config.model, channels=images.shape[1], num_classes=c, image_size=images.shape[-1]
-    ).eval()
-    net.load_state_dict(unflatten_params(net, expert.final_params), strict=False)
-    scores = score_samples(net, images, expert.labels)
+    scores = _final_scores(expert, config, nd)
     p_clean = expert.p_clean if expert.p_clean is not None else expert.trusted.float()
     split = TrustSplit(
         expert.trusted, expert.labels, torch.zeros_like(expert.trusted), p_clean, torch.zeros(c)
@@ -333,27 +380,23 @@ def recall_ceiling(expert: Expert, config: ExperimentConfig, nd: NoisyData) -> d
     )
     untrusted = ~expert.trusted
     wrong = nd.noisy_labels != clean_labels
-    eligible = torch.nonzero(untrusted & ungated.agree).squeeze(1)
-    ranked = eligible[torch.argsort(ungated.reliability[eligible], descending=True)]
-    rows = []
-    for share in RANKED_SHARES:
-        top = ranked[: round(share * int(untrusted.sum()))]
-        chosen = torch.zeros_like(untrusted)
-        chosen[top] = True
-        rows.append(
-            {
-                "share": share,
-                "count": int(top.numel()),
-                "pseudo_label_accuracy": _accuracy(ungated.candidates, clean_labels, chosen),
-                "given_label_wrong": float(wrong[top].float().mean()) if top.numel() else None,
-            }
+    confidence, predicted = scores.probs.max(dim=1)
+    ranked_by = {
+        "confidence": ranked_accuracy(
+            predicted, confidence, torch.ones_like(untrusted), untrusted, clean_labels, wrong
+        )
+    }
+    if ensemble_probs is not None:
+        mean_confidence, mean_predicted = ensemble_probs.max(dim=1)
+        ranked_by["ensemble"] = ranked_accuracy(
+            mean_predicted, mean_confidence, predicted == mean_predicted, untrusted, clean_labels, wrong
         )
     return {
         "trusted_share": float(expert.trusted.float().mean()),
         "untrusted": int(untrusted.sum()),
         "untrusted_wrong_share": float(wrong[untrusted].float().mean()) if untrusted.any() else None,
         "classifier_accuracy_untrusted": float(
-            (scores.probs.argmax(1)[untrusted] == clean_labels[untrusted]).float().mean()
+            (predicted[untrusted] == clean_labels[untrusted]).float().mean()
         )
         if untrusted.any()
         else None,
@@ -363,17 +406,28 @@ def recall_ceiling(expert: Expert, config: ExperimentConfig, nd: NoisyData) -> d
         "recalled_ungated": int(ungated.recalled.sum()),
         "ungated_accuracy": _accuracy(ungated.candidates, clean_labels, ungated.recalled),
         "ungated_given_right": _accuracy(nd.noisy_labels, clean_labels, ungated.recalled),
-        "ranked": rows,
+        "ranked": ranked_accuracy(
+            ungated.candidates, ungated.reliability, ungated.agree, untrusted, clean_labels, wrong
+        ),
+        "ranked_by": ranked_by,
     }
+
+
+@torch.no_grad()
+def ensemble_probs(experts: list[Expert], config: ExperimentConfig, nd: NoisyData) -> Tensor:
+    """(N, C) mean softmax of the experts' final networks over every training sample."""
+    return torch.stack([_final_scores(e, config, nd).probs for e in experts]).mean(dim=0)
 
 
 __all__ = [
     "RANKED_SHARES",
     "Diagnosis",
     "FactorialArm",
+    "ensemble_probs",
     "factorial_arms",
     "neighbour_agreement",
     "oracle_split",
+    "ranked_accuracy",
     "recall_ceiling",
     "separability",
     "sized_precision",

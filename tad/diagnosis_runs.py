@@ -20,7 +20,14 @@ import torch
 from tad import __version__
 from tad.checkpoint import atomic_write_text
 from tad.config import ExperimentConfig, NoiseConfig, to_dict
-from tad.diagnose import Diagnosis, FactorialArm, factorial_arms, recall_ceiling, separability
+from tad.diagnose import (
+    Diagnosis,
+    FactorialArm,
+    ensemble_probs,
+    factorial_arms,
+    recall_ceiling,
+    separability,
+)
 from tad.pipeline import machine_description
 from tad.presets import with_noise
 from tad.reproduce import append_result, read_results
@@ -115,7 +122,9 @@ def _separability_entry(config: ExperimentConfig, diagnosis: Diagnosis) -> dict:
 
 
 def _recall_entry(config: ExperimentConfig, diagnosis: Diagnosis) -> dict:
-    return {"experts": [recall_ceiling(e, config, diagnosis.nd) for e in diagnosis.experts("tad")]}
+    experts = diagnosis.experts("tad")
+    mean_probs = ensemble_probs(experts, config, diagnosis.nd)
+    return {"experts": [recall_ceiling(e, config, diagnosis.nd, ensemble_probs=mean_probs) for e in experts]}
 
 
 def run_separability(

@@ -251,7 +251,9 @@ def recall_table(payload: dict) -> pd.DataFrame:
     The maturity gate's statistic against its level γ; the recalls with and without the gate; the
     pseudo-label accuracy of the ungated recalls beside that of their given labels; and, for the
     untrusted candidates ranked by reliability, the pseudo-label accuracy of the top 5% and 20% of
-    the untrusted space beside the share of right labels the untrusted space already carries.
+    the untrusted space beside the share of right labels the untrusted space already carries; and
+    the top 5% by the two other rankings of :func:`tad.diagnose.recall_ceiling` (NaN where the file
+    predates them).
     """
 
     def mean(values: list) -> float:
@@ -262,10 +264,9 @@ def recall_table(payload: dict) -> pd.DataFrame:
     for setting, entry in payload.get("settings", {}).items():
         experts = entry["experts"]
 
-        def ranked(share: float, experts: list = experts) -> float:
-            return mean(
-                [r["pseudo_label_accuracy"] for e in experts for r in e["ranked"] if r["share"] == share]
-            )
+        def ranked(share: float, experts: list = experts, by: str | None = None) -> float:
+            lists = [e["ranked"] if by is None else e.get("ranked_by", {}).get(by, []) for e in experts]
+            return mean([r["pseudo_label_accuracy"] for rows in lists for r in rows if r["share"] == share])
 
         records.append(
             {
@@ -280,6 +281,8 @@ def recall_table(payload: dict) -> pd.DataFrame:
                 "right given labels, untrusted": 1.0 - mean([e["untrusted_wrong_share"] for e in experts]),
                 "top 5%: pseudo-label accuracy": ranked(0.05),
                 "top 20%: pseudo-label accuracy": ranked(0.2),
+                "top 5%, by confidence": ranked(0.05, by="confidence"),
+                "top 5%, by the ensemble": ranked(0.05, by="ensemble"),
             }
         )
     if not records:
@@ -302,6 +305,20 @@ def recall_sentences(payload: dict) -> list[str]:
                 f"; without the gate {r['recalls, ungated']:.0f} would be, with pseudo-labels right "
                 f"{r['ungated pseudo-label accuracy']:.0%} of the time where their given labels are right "
                 f"{r[given]:.0%} of the time"
+            )
+        others = [
+            f"{name} {r[column]:.0%}"
+            for name, column in (
+                ("by the expert's confidence", "top 5%, by confidence"),
+                ("by the ensemble of experts", "top 5%, by the ensemble"),
+            )
+            if not pd.isna(r[column])
+        ]
+        if others:
+            top = r["top 5%: pseudo-label accuracy"]
+            text += (
+                f"; the top 5% of the untrusted space has right pseudo-labels {top:.0%} of the time "
+                f"ranked by reliability, {', '.join(others)}"
             )
         out.append(text + ".")
     return out

@@ -11,6 +11,7 @@ from tad.config import NoiseConfig
 from tad.diagnose import (
     RANKED_SHARES,
     Diagnosis,
+    ensemble_probs,
     factorial_arms,
     neighbour_agreement,
     oracle_split,
@@ -126,7 +127,11 @@ def test_separability_scores_every_epoch_and_reads_the_labels_only_to_report(tin
 def test_recall_ceiling_ranks_the_untrusted_space_and_reads_the_labels_only_to_report(tiny):
     diagnosis = Diagnosis(tiny, device=CPU, experts_root=None)
     expert = diagnosis.experts("tad")[0]
-    entry = recall_ceiling(expert, tiny, diagnosis.nd)
+    experts = diagnosis.experts("tad")
+    mean_probs = ensemble_probs(experts, tiny, diagnosis.nd)
+    assert mean_probs.shape == (len(expert.labels), 10)
+    assert torch.allclose(mean_probs.sum(dim=1), torch.ones(len(expert.labels)))
+    entry = recall_ceiling(expert, tiny, diagnosis.nd, ensemble_probs=mean_probs)
     untrusted = ~expert.trusted
     assert entry["untrusted"] == int(untrusted.sum()) > 0
     assert entry["trusted_share"] == pytest.approx(float(expert.trusted.float().mean()))
@@ -141,3 +146,15 @@ def test_recall_ceiling_ranks_the_untrusted_space_and_reads_the_labels_only_to_r
     # than the untrusted samples' given labels are
     top = entry["ranked"][1]
     assert top["pseudo_label_accuracy"] > 1.0 - entry["untrusted_wrong_share"]
+    # the two other rankings cover the same shares; the confidence ranking may take every untrusted
+    # sample, the ensemble only those where the expert agrees with it
+    by = entry["ranked_by"]
+    assert set(by) == {"confidence", "ensemble"}
+    for rows in by.values():
+        assert [r["share"] for r in rows] == list(RANKED_SHARES)
+    assert [r["count"] for r in by["confidence"]] == [round(s * entry["untrusted"]) for s in RANKED_SHARES]
+    for ensemble, confidence in zip(by["ensemble"], by["confidence"], strict=True):
+        assert ensemble["count"] <= confidence["count"]
+    assert by["confidence"][1]["pseudo_label_accuracy"] > 1.0 - entry["untrusted_wrong_share"]
+    # without the ensemble's probabilities only the expert's own ranking is recorded
+    assert set(recall_ceiling(expert, tiny, diagnosis.nd)["ranked_by"]) == {"confidence"}

@@ -422,9 +422,14 @@ def test_the_recall_table_reads_its_file():
             "ranked": ranked,
         }
 
+    confident = expert(0.5, 20, 0.7, 0.4)
+    confident["ranked_by"] = {
+        name: [dict(r, pseudo_label_accuracy=value) for r in confident["ranked"]]
+        for name, value in (("confidence", 0.8), ("ensemble", 0.9))
+    }
     payload = {
         "settings": {
-            "pairflip-40": {"experts": [expert(0.4, 10, 0.5, 0.2), expert(0.5, 20, 0.7, 0.4)]},
+            "pairflip-40": {"experts": [expert(0.4, 10, 0.5, 0.2), confident]},
             "clean": {"experts": [expert(0.7, 0, None, None)]},
         }
     }
@@ -433,6 +438,10 @@ def test_the_recall_table_reads_its_file():
     assert table.loc["pairflip-40", "maturity"] == 0.45 and table.loc["pairflip-40", "recalls, ungated"] == 15
     assert table.loc["pairflip-40", "ungated pseudo-label accuracy"] == 0.6
     assert table.loc["pairflip-40", "top 5%: pseudo-label accuracy"] == 0.6
+    # the other rankings average over the experts that recorded them (files before them give NaN)
+    assert table.loc["pairflip-40", "top 5%, by confidence"] == 0.8
+    assert table.loc["pairflip-40", "top 5%, by the ensemble"] == 0.9
+    assert pd.isna(table.loc["clean", "top 5%, by the ensemble"])
     assert pd.isna(table.loc["clean", "ungated pseudo-label accuracy"])  # nothing to be right about
     words = recall_sentences(payload)
     assert words[0] == (
@@ -443,4 +452,9 @@ def test_the_recall_table_reads_its_file():
         "without the gate 15 would be, with pseudo-labels right 60% of the time where their given labels "
         "are right 30%" in words[1]
     )
+    assert words[1].endswith(
+        "the top 5% of the untrusted space has right pseudo-labels 60% of the time ranked by reliability, "
+        "by the expert's confidence 80%, by the ensemble of experts 90%."
+    )
+    assert "top 5%" not in words[0]  # no other ranking recorded there
     assert recall_table({}).empty
