@@ -201,6 +201,35 @@ def ablation_table(ablations: list[dict], main: list[dict]) -> pd.DataFrame:
     return table[columns].sort_index().fillna("not run")
 
 
+def ablation_trust_table(ablations: list[dict], main: list[dict]) -> pd.DataFrame:
+    """The final trusted space of each ablation row beside the full method's: its share of the data,
+    its precision (share of right labels, a diagnostic), and how many samples the inner loop recalled.
+
+    Rows (method, setting, variant), for the (method, setting) pairs the ablations ran; the full
+    method's row comes from ``main``.
+    """
+    keys = {(r["method"].upper(), r["setting"]) for r in ablations}
+    full = [dict(r, variant="full") for r in main if (r["method"].upper(), r["setting"]) in keys]
+    records = []
+    for row in full + ablations:
+        final = row["trust"]["final"] or {}
+        records.append(
+            {
+                "method": row["method"].upper(),
+                "setting": row["setting"],
+                "variant": row["variant"],
+                "trusted share": final.get("trusted_fraction"),
+                "precision": final.get("precision"),
+                "recalled": final.get("recalled_size"),
+                "pseudo-label accuracy": final.get("pseudo_label_accuracy"),
+            }
+        )
+    if not records:
+        return pd.DataFrame()
+    table = pd.DataFrame.from_records(records).set_index(["method", "setting", "variant"]).sort_index()
+    return table.astype(float).round(3)
+
+
 def high_noise_table(rows: list[dict]) -> pd.DataFrame:
     """Vanilla against TAD where most labels are wrong."""
     records = []
@@ -343,6 +372,7 @@ __all__ = [
     "ARM_ORDER",
     "SETTING_ORDER",
     "ablation_table",
+    "ablation_trust_table",
     "accuracy_table",
     "arm_row",
     "exact_accuracy_table",

@@ -6,6 +6,7 @@ import pytest
 from tad.diagnose import RANKED_SHARES
 from tad.results import (
     ablation_table,
+    ablation_trust_table,
     accuracy_table,
     exact_accuracy_table,
     grid_frame,
@@ -120,6 +121,19 @@ def test_trust_ablation_and_high_noise_tables():
     table = ablation_table(ablations, MAIN)
     assert table.loc[("DM", "asymmetric-40"), "two-stage"] == "not run"
     assert list(table.columns) == ["vanilla", "two-stage", "full", "cosine-only"]
+    # the trusted spaces of the ablations beside the full method's, for the ablated settings only
+    ablations[0]["trust"] = {"final": {"trusted_fraction": 0.6, "precision": 0.8, "recalled_size": 12}}
+    spaces = ablation_trust_table(ablations, MAIN)
+    assert spaces.index.tolist() == [
+        ("DM", "asymmetric-40", "cosine-only"),
+        ("DM", "asymmetric-40", "full"),
+        ("DM", "symmetric-40", "full"),
+        ("DM", "symmetric-40", "two-stage"),
+    ]
+    assert spaces.loc[("DM", "symmetric-40", "two-stage"), "recalled"] == 12
+    assert spaces.loc[("DM", "symmetric-40", "full"), "precision"] == 0.95
+    assert pd.isna(spaces.loc[("DM", "symmetric-40", "two-stage"), "pseudo-label accuracy"])
+    assert ablation_trust_table([], MAIN).empty
     high = high_noise_table(
         [row("dm", "symmetric-80", "symmetric", 0.8, {"vanilla": arm(20), "tad": arm(25)})]
     )
