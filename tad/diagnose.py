@@ -51,7 +51,7 @@ from tad.models import build_model, unflatten_params
 from tad.recalibrate import recalibrate
 from tad.rng import generator
 from tad.targets import SHARE_BAND
-from tad.trust import TrustSplit, score_samples
+from tad.trust import SampleScores, TrustSplit, score_samples
 
 Progress = Callable[[str, int, int], None]
 
@@ -302,7 +302,7 @@ def _accuracy(labels: Tensor, clean_labels: Tensor, chosen: Tensor) -> float | N
     return float((labels[chosen] == clean_labels[chosen]).float().mean()) if chosen.any() else None
 
 
-def _final_scores(expert: Expert, config: ExperimentConfig, nd: NoisyData):
+def _final_scores(expert: Expert, config: ExperimentConfig, nd: NoisyData) -> SampleScores:
     """``expert``'s final network scoring every training sample against its final labels."""
     images = nd.data.train_images
     net = build_model(
@@ -323,8 +323,8 @@ def ranked_accuracy(
     """Pseudo-label accuracy of the ``eligible`` untrusted samples ranked by ``score`` (highest first).
 
     For each share of ``RANKED_SHARES`` of the untrusted space: how many samples the top of the
-    ranking holds, how many of their pseudo-labels are right, and how many of them carried a wrong
-    given label (``wrong``). Diagnostic only: it reads the clean labels.
+    ranking holds, the share of their pseudo-labels that are right, and the share of them that
+    carried a wrong given label (``wrong``). Diagnostic only: it reads the clean labels.
     """
     candidates = torch.nonzero(eligible & untrusted).squeeze(1)
     ranked = candidates[torch.argsort(score[candidates], descending=True)]
