@@ -265,6 +265,7 @@ def cmd_gpu_check(args: argparse.Namespace, argv: list[str]) -> int:
         eval_epochs=args.eval_epochs,
         train_per_class=args.train_per_class,
         syn_steps=args.syn_steps,
+        full_train_images=args.full_train_images,
         progress=lambda line: print(line, flush=True),
     )
     payload = {**report.to_dict(), "command": command_line(argv), "date": time.strftime("%Y-%m-%d")}

@@ -190,6 +190,13 @@ def _add_gpu_check_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-epochs", type=int, default=5, help=f"evaluation epochs {d}")
     p.add_argument("--train-per-class", type=int, default=None, help="a subset, for tests (default: all)")
     p.add_argument("--syn-steps", type=int, default=None, help="inner steps (default: the preset's)")
+    p.add_argument(
+        "--full-train-images",
+        type=int,
+        default=None,
+        help="training images the projection assumes when --data-root holds only part of the training "
+        "set; expert epochs are scaled by the ratio (default: the images loaded)",
+    )
     p.add_argument("--out", default="runs/gpu-check.json", help=f"report file {d}")
 
 

@@ -218,7 +218,15 @@ def diagnose_plan(args: argparse.Namespace) -> tuple[ExperimentConfig, dict[str,
 
 
 def check_gpu_check_args(args: argparse.Namespace) -> None:
-    for name in ("experts", "expert_epochs", "iterations", "eval_epochs", "train_per_class", "syn_steps"):
+    for name in (
+        "experts",
+        "expert_epochs",
+        "iterations",
+        "eval_epochs",
+        "train_per_class",
+        "syn_steps",
+        "full_train_images",
+    ):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1.")

@@ -41,6 +41,7 @@ class CheckReport:
     device: str
     gpu: str | None
     train_images: int
+    projected_train_images: int  # the training-set size the projection assumes (expert epochs scaled)
     seconds_per_expert_epoch: dict[str, float]  # by kind: vanilla, tad
     seconds_per_iteration: float
     seconds_per_eval_epoch: float
@@ -95,10 +96,27 @@ def _sync(device: torch.device) -> None:
 
 
 def project(
-    full: ExperimentConfig, epoch_s: dict[str, float], iteration_s: float, eval_epoch_s: float
+    full: ExperimentConfig,
+    epoch_s: dict[str, float],
+    iteration_s: float,
+    eval_epoch_s: float,
+    *,
+    data_scale: float = 1.0,
 ) -> dict:
-    """Seconds the full preset takes: experts of every kind, distillation and evaluation of every arm."""
-    kinds = {"vanilla": epoch_s["vanilla"], "tad": epoch_s["tad"], "clean": epoch_s["vanilla"]}
+    """Seconds the full preset takes: experts of every kind, distillation and evaluation of every arm.
+
+    ``data_scale`` multiplies the measured expert epochs: the ratio of the training set the full run
+    uses to the one measured, when the data root holds only part of it. An expert epoch (its training
+    pass and TAD's scoring pass) is linear in the number of images; distillation and evaluation work on
+    the synthetic set and do not depend on it.
+    """
+    if data_scale <= 0:
+        raise ValueError(f"data_scale must be positive; got {data_scale}.")
+    kinds = {
+        "vanilla": epoch_s["vanilla"] * data_scale,
+        "tad": epoch_s["tad"] * data_scale,
+        "clean": epoch_s["vanilla"] * data_scale,
+    }
     experts = full.expert.num_experts * full.expert.epochs * sum(kinds.values())
     distill = full.tm.iterations * iteration_s * len(FULL_ARMS)
     evaluation = full.eval.num_eval * full.eval.epochs * eval_epoch_s * (len(FULL_ARMS) + 1)  # + random
@@ -124,13 +142,18 @@ def run_check(
     syn_steps: int | None = None,
     width: int | None = None,
     image_size: int | None = None,
+    full_train_images: int | None = None,
     progress=None,
 ) -> CheckReport:
     """Run the shortened preset on ``device`` and measure it (see the module's docstring).
 
     ``train_per_class``, ``syn_steps``, ``width`` and ``image_size`` shrink the run further for the
-    CPU test; a real check leaves them at None (the preset's).
+    CPU test; a real check leaves them at None (the preset's). ``full_train_images`` is the training
+    set the projection assumes when ``data_root`` holds only part of it (default: the images loaded);
+    expert epochs are scaled by the ratio (see :func:`project`).
     """
+    if full_train_images is not None and full_train_images < 1:
+        raise ValueError(f"full_train_images must be at least 1; got {full_train_images}.")
     full = with_noise(get_preset(preset), noise or NoiseConfig(kind="symmetric", rate=0.4))
     if full.method not in ("mtt", "datm"):
         raise ValueError(f"the GPU check runs trajectory matching; preset {preset!r} uses {full.method}.")
@@ -156,11 +179,14 @@ def run_check(
     tenth = max(1, len(losses) // 10)
     first, last = statistics.fmean(losses[:tenth]), statistics.fmean(losses[-tenth:])
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+    measured = len(ctx.nd.data.train_images)
+    projected = measured if full_train_images is None else full_train_images
     return CheckReport(
         preset=preset,
         device=str(device),
         gpu=torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-        train_images=len(ctx.nd.data.train_images),
+        train_images=measured,
+        projected_train_images=projected,
         seconds_per_expert_epoch=epoch_s,
         seconds_per_iteration=iteration_s,
         seconds_per_eval_epoch=eval_epoch_s,
@@ -170,7 +196,7 @@ def run_check(
         all_finite=all(math.isfinite(x) for x in losses),
         improved=last < first,
         eval_accuracy=acc,
-        projected_seconds=project(full, epoch_s, iteration_s, eval_epoch_s),
+        projected_seconds=project(full, epoch_s, iteration_s, eval_epoch_s, data_scale=projected / measured),
     )
 
 
@@ -257,7 +283,13 @@ def format_report(report: CheckReport) -> str:
         f"({'falls' if report.improved else 'DOES NOT FALL'}; "
         f"{'all finite' if report.all_finite else 'NOT FINITE'})",
         f"test accuracy after the short run (sanity only): {report.eval_accuracy:.1f}%",
-        f"projected full preset: experts {p['experts'] / 3600:.1f} h, distillation "
+        f"projected full preset ({report.projected_train_images} training images"
+        + (
+            ""
+            if report.projected_train_images == report.train_images
+            else f"; expert epochs scaled by {report.projected_train_images / report.train_images:.2f}"
+        )
+        + f"): experts {p['experts'] / 3600:.1f} h, distillation "
         f"{p['distillation'] / 3600:.1f} h, evaluation {p['evaluation'] / 3600:.1f} h, "
         f"total {p['total'] / 3600:.1f} h",
         "check " + ("PASSED" if report.passed else "FAILED"),

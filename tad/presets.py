@@ -267,7 +267,7 @@ PRESETS: dict[str, ExperimentConfig] = {
     **_OFFICIAL_DATM,
     **_MTT,
     # DATM's CIFAR-10 IPC 10 setting shortened for one free-tier Colab GPU (ours; aimed at about two
-    # hours by estimate, not yet measured: gpu-check --preset colab-cifar10-ipc10 projects it).
+    # hours; gpu-check projected 0.8 h per setting on an H200, a T4 is not measured: book/reproduce.md).
     **_DERIVED_FROM_DATM,
 }
 

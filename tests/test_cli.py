@@ -96,6 +96,7 @@ BAD_INPUTS = [
     (["select", "--settings", ","], "--settings names no noise setting."),
     (["select", "--set", "trust.evidence=false"], "trust.evidence: the candidates of outer vary it."),
     (["gpu-check", "--syn-steps", "0"], "--syn-steps must be at least 1."),
+    (["gpu-check", "--full-train-images", "0"], "--full-train-images must be at least 1."),
     (["gpu-check", "--preset", "digits"], "the GPU check runs trajectory matching"),
 ]
 
