@@ -208,7 +208,13 @@ def _recall_line(setting: str, first: dict) -> str:
     top = next(r for r in first["ranked"] if r["share"] == 0.05)
     accuracy = "n/a" if top["pseudo_label_accuracy"] is None else f"{top['pseudo_label_accuracy']:.2f}"
     return (
-        f"{setting:<14} expert 0: maturity {first['maturity']:.2f} (gate γ = {first['gamma']}); "
+        f"{setting:<14} expert 0: trusted share {first['trusted_share']:.2f}"
+        + (
+            ""
+            if first.get("trusted_precision") is None
+            else f" at precision {first['trusted_precision']:.2f}"
+        )
+        + f"; maturity {first['maturity']:.2f} (gate γ = {first['gamma']}); "
         f"recalls {first['recalled_gated']} gated, {first['recalled_ungated']} ungated; "
         f"top 5% of the untrusted space: pseudo-label accuracy {accuracy}"
     )

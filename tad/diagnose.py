@@ -353,8 +353,9 @@ def recall_ceiling(
     Diagnostic only: it reads the clean labels. The expert's final network scores every sample
     against its final labels; :func:`tad.recalibrate.recalibrate` runs once with the configured
     maturity gate and once without it (seed 0, a single step on the final state, where in training
-    it runs at every division). Returns the trusted share, the untrusted space's size and share of
-    wrong labels, the classifier's accuracy there against the true labels, the gate's maturity
+    it runs at every division). Returns the trusted share and its precision (share of right labels),
+    the untrusted space's size and share of wrong labels, the classifier's accuracy there against the
+    true labels, the gate's maturity
     (nearest-anchor accuracy on held-out trusted samples) against its level γ, the recalls with and
     without the gate, the accuracy of the ungated recalls' pseudo-labels and of their given labels,
     and, for the untrusted candidates ranked by reliability, the pseudo-label accuracy of the top
@@ -393,6 +394,7 @@ def recall_ceiling(
         )
     return {
         "trusted_share": float(expert.trusted.float().mean()),
+        "trusted_precision": float((~wrong[expert.trusted]).float().mean()) if expert.trusted.any() else None,
         "untrusted": int(untrusted.sum()),
         "untrusted_wrong_share": float(wrong[untrusted].float().mean()) if untrusted.any() else None,
         "classifier_accuracy_untrusted": float(

@@ -248,12 +248,12 @@ def separability_frame(payload: dict) -> pd.DataFrame:
 def recall_table(payload: dict) -> pd.DataFrame:
     """Per setting, means over the TAD experts of ``python -m tad diagnose --recall``.
 
-    The maturity gate's statistic against its level γ; the recalls with and without the gate; the
-    pseudo-label accuracy of the ungated recalls beside that of their given labels; and, for the
-    untrusted candidates ranked by reliability, the pseudo-label accuracy of the top 5% and 20% of
-    the untrusted space beside the share of right labels the untrusted space already carries; and
-    the top 5% by the two other rankings of :func:`tad.diagnose.recall_ceiling` (NaN where the file
-    predates them).
+    The trusted share and its precision (NaN where the file predates it); the maturity gate's
+    statistic against its level γ; the recalls with and without the gate; the pseudo-label accuracy of
+    the ungated recalls beside that of their given labels; and, for the untrusted candidates ranked by
+    reliability, the pseudo-label accuracy of the top 5% and 20% of the untrusted space beside the
+    share of right labels the untrusted space already carries; and the top 5% by the two other
+    rankings of :func:`tad.diagnose.recall_ceiling` (NaN where the file predates them).
     """
 
     def mean(values: list) -> float:
@@ -272,6 +272,7 @@ def recall_table(payload: dict) -> pd.DataFrame:
             {
                 "setting": setting,
                 "trusted share": mean([e["trusted_share"] for e in experts]),
+                "trusted precision": mean([e.get("trusted_precision") for e in experts]),
                 "maturity": mean([e["maturity"] for e in experts]),
                 "gate γ": experts[0]["gamma"],
                 "recalls, gated": mean([e["recalled_gated"] for e in experts]),

@@ -135,6 +135,8 @@ def test_recall_ceiling_ranks_the_untrusted_space_and_reads_the_labels_only_to_r
     untrusted = ~expert.trusted
     assert entry["untrusted"] == int(untrusted.sum()) > 0
     assert entry["trusted_share"] == pytest.approx(float(expert.trusted.float().mean()))
+    right = diagnosis.nd.noisy_labels == diagnosis.nd.clean_labels
+    assert entry["trusted_precision"] == pytest.approx(float(right[expert.trusted].float().mean()))
     counts = [r["count"] for r in entry["ranked"]]
     assert [r["share"] for r in entry["ranked"]] == list(RANKED_SHARES)
     assert counts == sorted(counts) and counts[-1] <= entry["untrusted"]
