@@ -83,6 +83,7 @@ from tad.study_tables import (
     evidence_by_class,
     factorial_effects,
     joint_selection,
+    noise_rate_table,
     paired_differences,
     recall_sentences,
     recall_table,
@@ -584,6 +585,41 @@ h200_separability[
 # the hardest clean images"; the class-level evidence test, which would have to tell, cannot at this
 # scale either (above). Under pair-flip 40% even 1,400 images per class leave the pseudo-labels at
 # 0.45 to 0.50 for the top 5%.
+
+# %% [markdown]
+# ### Can the noise rate itself be estimated?
+#
+# The targets ask the trusted share to track the share of right labels. A division could be told how
+# much to keep in each class if that share could be estimated. `python -m tad diagnose --noise-rate
+# --preset cifar10-cpu --data-root ../shared/data/cifar10 --settings` with the settings of the table
+# asks how well the experts' final networks estimate it, by confident learning (Northcutt, Jiang and
+# Chuang 2021; `tad.diagnose.estimated_noise_rates`): a sample counts as confidently of class
+# $j$ when the ensemble's probability of $j$ reaches the mean probability of $j$ among the samples
+# labelled $j$, and the estimate for a label is the share of its confidently counted samples counted as
+# another class. An expert that errs also on confident samples adds its own error to that estimate, so
+# the diagnosis also corrects it by the two experts' agreement $A$: if each is right with probability
+# $a$ and they err independently, $A \approx a^2$, so $e = 1 - \sqrt A$ and the corrected estimate is
+# $\max(0, (\hat\eta - e)/(1 - e))$. Neither estimate reads the true labels; the diagnosis reads them to
+# score the estimates, and to score the division that keeps in each class the share an estimate calls
+# right, ranked by loss ("sized"). Not part of TAD, and it chose nothing.
+
+# %% tags=["hide-input"]
+noise_rate = document(
+    f"{preset}-noise-rate.json",
+    f"python -m tad diagnose --noise-rate {data} --settings clean,symmetric-40,pairflip-40,pairflip-20,"
+    "symmetric-60,cifar10n-aggre,asymmetric-40,symmetric-20",
+)
+noise_rate_table(noise_rate)[
+    [
+        "wrong labels",
+        "estimate, vanilla experts",
+        "corrected estimate, vanilla experts",
+        "corrected sized share, vanilla experts",
+        "corrected sized precision, vanilla experts",
+        "estimate, TAD experts",
+        "corrected estimate, TAD experts",
+    ]
+]
 
 # %% [markdown]
 # ## The targets

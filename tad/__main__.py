@@ -169,10 +169,9 @@ def cmd_select(args: argparse.Namespace, argv: list[str]) -> int:
 def cmd_diagnose(args: argparse.Namespace, argv: list[str]) -> int:
     base, settings = diagnose_plan(args)
     device = _device(args, args.preset)
-    if args.separability or args.recall:
-        return _side_study(
-            args, argv, base, settings, device, "separability" if args.separability else "recall"
-        )
+    side = next((kind for kind in ("separability", "recall", "noise_rate") if getattr(args, kind)), None)
+    if side is not None:
+        return _side_study(args, argv, base, settings, device, side)
     from tad.diagnosis_runs import run_diagnosis
 
     def report(row: dict) -> None:
@@ -220,15 +219,35 @@ def _recall_line(setting: str, first: dict) -> str:
     )
 
 
+def _noise_rate_line(setting: str, entry: dict) -> str:
+    def mean(values: list) -> float:
+        return sum(values) / len(values)
+
+    def estimate(e: dict) -> str:
+        return f"{mean([v for v in e['estimated'] if v is not None]):.2f}"
+
+    parts = [
+        f"{kind} experts estimate {estimate(e)}"
+        + (f" (corrected {estimate(e['corrected'])})" if "corrected" in e else "")
+        for kind, e in entry.items()
+        if kind in ("vanilla", "tad")
+    ]
+    return f"{setting:<14} true share of wrong labels {mean(entry['vanilla']['true']):.2f}; " + "; ".join(
+        parts
+    )
+
+
 def _side_study(args: argparse.Namespace, argv: list[str], base, settings: dict, device, kind: str) -> int:
-    """``diagnose --separability`` or ``--recall``: one JSON file per study, a line per setting."""
+    """``diagnose --separability``, ``--recall`` or ``--noise-rate``: one JSON file per study, a line per
+    setting."""
     from tad import diagnosis_runs
 
     run, line, title = {
         "separability": (diagnosis_runs.run_separability, _separability_line, "separability"),
         "recall": (diagnosis_runs.run_recall, _recall_line, "recall diagnosis"),
+        "noise_rate": (diagnosis_runs.run_noise_rate, _noise_rate_line, "noise-rate diagnosis"),
     }[kind]
-    path = Path(args.results or f"results/{args.preset}-{kind}.json")
+    path = Path(args.results or f"results/{args.preset}-{kind.replace('_', '-')}.json")
     run(
         base,
         settings,

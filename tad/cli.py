@@ -177,6 +177,12 @@ def _add_diagnose_options(p: argparse.ArgumentParser) -> None:
         help="instead of the factorial: how often the inner loop's pseudo-labels of the TAD experts' "
         "untrusted samples are right, most reliable first (results/<preset>-recall.json) (default: off)",
     )
+    p.add_argument(
+        "--noise-rate",
+        action="store_true",
+        help="instead of the factorial: how well the vanilla and TAD experts' ensembles estimate each "
+        "class's share of wrong labels (results/<preset>-noise-rate.json) (default: off)",
+    )
 
 
 def _add_gpu_check_options(p: argparse.ArgumentParser) -> None:

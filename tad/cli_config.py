@@ -196,9 +196,11 @@ def select_plan(args: argparse.Namespace) -> tuple[ExperimentConfig, dict[str, N
 
 def diagnose_plan(args: argparse.Namespace) -> tuple[ExperimentConfig, dict[str, NoiseConfig]]:
     """The base (DATM) and the noise settings of ``python -m tad diagnose``; every choice checked."""
-    if args.separability and args.recall:
-        raise ValueError("--separability and --recall are two diagnoses; run them one at a time.")
-    for mode, asked in (("--separability", args.separability), ("--recall", args.recall)):
+    modes = {"--separability": args.separability, "--recall": args.recall, "--noise-rate": args.noise_rate}
+    asked_for = [mode for mode, asked in modes.items() if asked]
+    if len(asked_for) > 1:
+        raise ValueError(f"{' and '.join(asked_for)} are separate diagnoses; run them one at a time.")
+    for mode, asked in modes.items():
         if not asked:
             continue
         for flag, given in (("--no-oracle", args.no_oracle), ("--ipc", args.ipc is not None)):

@@ -415,6 +415,76 @@ def recall_ceiling(
     }
 
 
+def estimated_noise_rates(probs: Tensor, labels: Tensor, num_classes: int) -> Tensor:
+    """Each class's share of wrong labels, as confident learning would estimate it from ``probs``.
+
+    Diagnostic only, and not part of TAD. After Northcutt, Jiang and Chuang (2021): class ``j``'s
+    threshold is the mean probability of ``j`` among the samples labelled ``j``; a sample counts as
+    confidently of class ``j`` when its probability of ``j`` reaches that threshold (the most probable
+    such class if several do). The estimate for the given label ``k`` is the share of the confidently
+    counted samples labelled ``k`` that are counted as another class. A classifier that errs also on its
+    confident samples adds its own error to the estimate, so it reads above the truth.
+    """
+    probs = probs.double()  # a threshold of equal probabilities must equal them exactly
+    onehot = torch.nn.functional.one_hot(labels, num_classes).bool()
+    counts = onehot.sum(dim=0)
+    thresholds = (probs * onehot).sum(dim=0) / counts.clamp(min=1)
+    thresholds[counts == 0] = math.inf  # a class no sample carries is nobody's confident class
+    confident = probs >= thresholds
+    counted = confident.any(dim=1)
+    assigned = torch.where(confident, probs, torch.full_like(probs, -1.0)).argmax(dim=1)
+    rates = torch.full((num_classes,), float("nan"))
+    for k in range(num_classes):
+        mine = counted & (labels == k)
+        if mine.any():
+            rates[k] = (assigned[mine] != k).float().mean()
+    return rates
+
+
+def noise_rate_estimate(probs: Tensor, nd: NoisyData, *, agreement: float | None = None) -> dict:
+    """How well ``probs`` (an ensemble's softmax over the training samples) estimate the noise.
+
+    Diagnostic only: it reads the clean labels to score the estimates, which themselves use none.
+    Returns, per given label, the estimate of :func:`estimated_noise_rates` beside the true share of
+    wrong labels, their mean absolute difference, and the division that keeps in each class the
+    ``1 - estimate`` share of samples with the lowest loss under ``probs``: its trusted share and
+    precision.
+
+    ``agreement`` (the share of samples on which two of the ensemble's experts predict the same class)
+    adds a corrected estimate. Two experts that are each right with probability ``a`` and err
+    independently agree about ``a**2`` of the time, so ``e = 1 - sqrt(agreement)`` estimates the
+    experts' own error, which the confident-learning estimate counts as noise; the corrected estimate
+    is ``max(0, (estimate - e) / (1 - e))``, with its error and its sized division beside it.
+    """
+    labels, c = nd.noisy_labels, nd.data.num_classes
+    right = labels == nd.clean_labels
+    true = torch.stack([(~right[labels == k]).float().mean() for k in range(c)])
+    loss = -probs.gather(1, labels[:, None]).squeeze(1).clamp(min=1e-12).log()
+
+    def sized(estimate: Tensor) -> dict:
+        kept = torch.zeros_like(right)
+        for k in range(c):
+            members = (labels == k).nonzero().squeeze(1)
+            share = 1.0 if math.isnan(float(estimate[k])) else 1.0 - float(estimate[k])
+            kept[members[torch.argsort(loss[members])[: round(share * len(members))]]] = True
+        return {
+            "estimated": [None if math.isnan(v) else v for v in estimate.tolist()],
+            "mean_abs_error": float((estimate - true).abs().nanmean()),
+            "sized_share": float(kept.float().mean()),
+            "sized_precision": float(right[kept].float().mean()) if kept.any() else None,
+        }
+
+    estimate = estimated_noise_rates(probs, labels, c)
+    entry = {**sized(estimate), "true": true.tolist()}
+    if agreement is not None:
+        error = 1.0 - math.sqrt(agreement)
+        corrected = ((estimate - error) / (1.0 - error)).clamp(min=0.0)
+        entry["agreement"] = agreement
+        entry["expert_error"] = error
+        entry["corrected"] = sized(corrected)
+    return entry
+
+
 @torch.no_grad()
 def ensemble_probs(experts: list[Expert], config: ExperimentConfig, nd: NoisyData) -> Tensor:
     """(N, C) mean softmax of the experts' final networks over every training sample."""
@@ -426,8 +496,10 @@ __all__ = [
     "Diagnosis",
     "FactorialArm",
     "ensemble_probs",
+    "estimated_noise_rates",
     "factorial_arms",
     "neighbour_agreement",
+    "noise_rate_estimate",
     "oracle_split",
     "ranked_accuracy",
     "recall_ceiling",

@@ -25,6 +25,7 @@ from tad.diagnose import (
     FactorialArm,
     ensemble_probs,
     factorial_arms,
+    noise_rate_estimate,
     recall_ceiling,
     separability,
 )
@@ -127,6 +128,18 @@ def _recall_entry(config: ExperimentConfig, diagnosis: Diagnosis) -> dict:
     return {"experts": [recall_ceiling(e, config, diagnosis.nd, ensemble_probs=mean_probs) for e in experts]}
 
 
+def _noise_rate_entry(config: ExperimentConfig, diagnosis: Diagnosis) -> dict:
+    entry = {}
+    for kind in ("vanilla", "tad"):
+        experts = diagnosis.experts(kind)
+        each = [ensemble_probs([e], config, diagnosis.nd) for e in experts]
+        agreement = (
+            float((each[0].argmax(dim=1) == each[1].argmax(dim=1)).float().mean()) if len(each) > 1 else None
+        )
+        entry[kind] = noise_rate_estimate(torch.stack(each).mean(dim=0), diagnosis.nd, agreement=agreement)
+    return entry
+
+
 def run_separability(
     base: ExperimentConfig,
     settings: dict[str, NoiseConfig],
@@ -169,4 +182,23 @@ def run_recall(
             on_setting(setting, entry["experts"][0])
 
 
-__all__ = ["diagnosis_order", "run_diagnosis", "run_recall", "run_separability"]
+def run_noise_rate(
+    base: ExperimentConfig,
+    settings: dict[str, NoiseConfig],
+    path: Path,
+    *,
+    device: torch.device,
+    experts_root: Path,
+    command: Sequence[str] = (),
+    on_setting: Callable[[str, dict], None] | None = None,
+) -> None:
+    """:func:`tad.diagnose.noise_rate_estimate` of the vanilla and the TAD experts' ensembles, for each
+    setting missing from ``path``; ``on_setting(setting, entry)`` receives the setting's entry."""
+    for setting, entry in _per_setting(
+        base, settings, path, _noise_rate_entry, device=device, experts_root=experts_root, command=command
+    ):
+        if on_setting is not None:
+            on_setting(setting, entry)
+
+
+__all__ = ["diagnosis_order", "run_diagnosis", "run_noise_rate", "run_recall", "run_separability"]

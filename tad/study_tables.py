@@ -292,6 +292,29 @@ def recall_table(payload: dict) -> pd.DataFrame:
     return table.loc[[s for s in SETTING_ORDER if s in table.index]].astype(float).round(3)
 
 
+def noise_rate_table(payload: dict) -> pd.DataFrame:
+    """Per setting, from ``python -m tad diagnose --noise-rate``: the true share of wrong labels and,
+    for the vanilla and the TAD experts' ensembles, the confident-learning estimate of it and the one
+    corrected for the experts' own error (means over the classes, and the mean absolute error per
+    class), each with the division that keeps in each class the share the estimate calls right: its
+    trusted share and precision (NaN where the file lacks the corrected estimate)."""
+    records = []
+    for setting, entry in payload.get("settings", {}).items():
+        record = {"setting": setting, "wrong labels": _mean(entry["vanilla"]["true"])}
+        for kind, name in (("vanilla", "vanilla experts"), ("tad", "TAD experts")):
+            for version, e in (("", entry[kind]), ("corrected ", entry[kind].get("corrected"))):
+                e = e or {}
+                record[f"{version}estimate, {name}"] = _mean(e.get("estimated", []))
+                record[f"{version}per-class error, {name}"] = e.get("mean_abs_error")
+                record[f"{version}sized share, {name}"] = e.get("sized_share")
+                record[f"{version}sized precision, {name}"] = e.get("sized_precision")
+        records.append(record)
+    if not records:
+        return pd.DataFrame()
+    table = pd.DataFrame.from_records(records).set_index("setting")
+    return table.loc[[s for s in SETTING_ORDER if s in table.index]].astype(float).round(3)
+
+
 def recall_sentences(payload: dict) -> list[str]:
     """The recall diagnosis in words, one sentence per setting, every figure read from ``payload``."""
     out = []
@@ -447,6 +470,7 @@ __all__ = [
     "evidence_by_class",
     "factorial_effects",
     "joint_selection",
+    "noise_rate_table",
     "paired_differences",
     "recall_sentences",
     "recall_table",

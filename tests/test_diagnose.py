@@ -12,8 +12,10 @@ from tad.diagnose import (
     RANKED_SHARES,
     Diagnosis,
     ensemble_probs,
+    estimated_noise_rates,
     factorial_arms,
     neighbour_agreement,
+    noise_rate_estimate,
     oracle_split,
     recall_ceiling,
     separability,
@@ -160,3 +162,67 @@ def test_recall_ceiling_ranks_the_untrusted_space_and_reads_the_labels_only_to_r
     assert by["confidence"][1]["pseudo_label_accuracy"] > 1.0 - entry["untrusted_wrong_share"]
     # without the ensemble's probabilities only the expert's own ranking is recorded
     assert set(recall_ceiling(expert, tiny, diagnosis.nd)["ranked_by"]) == {"confidence"}
+
+
+def test_the_noise_rate_estimate_is_exact_for_a_confident_right_classifier_and_reads_high_when_it_errs():
+    true = torch.arange(100) % 4
+    labels = true.clone()
+    labels[:20] = (true[:20] + 1) % 4  # 5 of the 25 samples of every class flip to the next
+    probs = torch.nn.functional.one_hot(true, 4).float() * 0.9 + 0.025
+    est = estimated_noise_rates(probs, labels, 4)
+    torch.testing.assert_close(est, torch.full((4,), 0.2))
+    assert estimated_noise_rates(probs, true, 4).tolist() == [0.0] * 4  # clean labels: no noise
+    wrong = probs.clone()
+    wrong[40:50] = wrong[40:50].roll(1, dims=1)  # the classifier errs confidently on ten right labels
+    assert (estimated_noise_rates(wrong, true, 4) > 0).any()
+    empty = estimated_noise_rates(probs[true < 3], true[true < 3], 4)  # a class nobody carries
+    assert torch.isnan(empty[3]) and not torch.isnan(empty[:3]).any()
+
+
+def test_the_noise_rate_diagnosis_sizes_a_division_by_its_estimate(tiny):
+    diagnosis = Diagnosis(tiny, device=CPU, experts_root=None)
+    nd = diagnosis.nd
+    right = nd.noisy_labels == nd.clean_labels
+    # the truth as probabilities: an estimate that is exact, and a division that keeps the right labels
+    perfect = torch.nn.functional.one_hot(nd.clean_labels, 10).float() * 0.9 + 0.01
+    entry = noise_rate_estimate(perfect, nd)
+    assert entry["mean_abs_error"] == pytest.approx(0.0, abs=1e-6)
+    assert entry["sized_precision"] == pytest.approx(1.0)
+    assert entry["sized_share"] == pytest.approx(float(right.float().mean()), abs=0.01)
+    # two experts agreeing on 64% of the samples are each wrong about 20% of the time: the correction
+    corrected = noise_rate_estimate(perfect, nd, agreement=0.64)
+    assert corrected["expert_error"] == pytest.approx(0.2)
+    expected = [max(0.0, (v - 0.2) / 0.8) for v in corrected["estimated"]]
+    assert corrected["corrected"]["estimated"] == pytest.approx(expected)
+    assert corrected["corrected"]["sized_share"] >= corrected["sized_share"]  # fewer called wrong
+    probs = ensemble_probs(diagnosis.experts("vanilla"), tiny, nd)
+    entry = noise_rate_estimate(probs, nd)
+    assert "corrected" not in entry
+    assert len(entry["estimated"]) == len(entry["true"]) == 10
+    assert entry["true"] == pytest.approx(
+        [float((~right[nd.noisy_labels == k]).float().mean()) for k in range(10)]
+    )
+    assert 0 < entry["sized_share"] <= 1 and entry["sized_precision"] is not None
+
+
+@pytest.mark.slow
+def test_the_noise_rate_run_writes_one_entry_per_setting_and_resumes(tiny, tmp_path):
+    from tad.diagnosis_runs import run_noise_rate
+
+    path, seen = tmp_path / "noise-rate.json", []
+    settings = {"pairflip-40": tiny.noise}
+    run_noise_rate(tiny, settings, path, device=CPU, experts_root=tmp_path / "experts", command=["x"])
+    run_noise_rate(
+        tiny,
+        settings,
+        path,
+        device=CPU,
+        experts_root=tmp_path / "experts",
+        on_setting=lambda *a: seen.append(a),
+    )
+    assert seen == []  # the setting was already in the file
+    import json
+
+    entry = json.loads(path.read_text())["settings"]["pairflip-40"]
+    for kind in ("vanilla", "tad"):
+        assert 0.0 <= entry[kind]["agreement"] <= 1.0 and len(entry[kind]["corrected"]["estimated"]) == 10

@@ -23,6 +23,7 @@ from tad.study_tables import (
     evidence_by_class,
     factorial_effects,
     joint_selection,
+    noise_rate_table,
     paired_differences,
     recall_sentences,
     recall_table,
@@ -472,3 +473,36 @@ def test_the_recall_table_reads_its_file():
     )
     assert "top 5%" not in words[0]  # no other ranking recorded there
     assert recall_table({}).empty
+    assert pd.isna(table.loc["clean", "trusted precision"])  # the files before it lack the field
+    payload["settings"]["clean"]["experts"][0]["trusted_precision"] = 0.95
+    assert recall_table(payload).loc["clean", "trusted precision"] == 0.95
+
+
+def test_the_noise_rate_table_reads_its_file():
+    def kind(estimated, share, precision):
+        return {
+            "estimated": estimated,
+            "true": [0.4, 0.2],
+            "mean_abs_error": 0.1,
+            "sized_share": share,
+            "sized_precision": precision,
+        }
+
+    payload = {
+        "settings": {
+            "pairflip-40": {"vanilla": kind([0.5, 0.3], 0.6, 0.8), "tad": kind([0.6, None], 0.5, 0.9)},
+            "clean": {"vanilla": kind([0.1, 0.1], 0.9, 1.0), "tad": kind([0.2, 0.2], 0.8, 1.0)},
+        }
+    }
+    table = noise_rate_table(payload)
+    assert table.index.tolist() == ["clean", "pairflip-40"]
+    assert table.loc["pairflip-40", "wrong labels"] == pytest.approx(0.3)
+    assert table.loc["pairflip-40", "estimate, vanilla experts"] == pytest.approx(0.4)
+    assert table.loc["pairflip-40", "estimate, TAD experts"] == pytest.approx(0.6)  # a class without one
+    assert table.loc["clean", "sized precision, TAD experts"] == 1.0
+    assert pd.isna(table.loc["clean", "corrected estimate, vanilla experts"])  # not recorded there
+    payload["settings"]["clean"]["vanilla"]["corrected"] = kind([0.0, 0.1], 0.95, 1.0)
+    table = noise_rate_table(payload)
+    assert table.loc["clean", "corrected estimate, vanilla experts"] == pytest.approx(0.05)
+    assert table.loc["clean", "corrected sized share, vanilla experts"] == 0.95
+    assert noise_rate_table({}).empty
