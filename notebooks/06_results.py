@@ -776,26 +776,26 @@ ablation_table(ablations, main) if ablations else pd.DataFrame({"rows": ["none r
 ablation_trust_table(ablations, main)
 
 # %% [markdown]
-# **What the ablations say.** First, how far a row moves on its own. The mahalanobis-only, cosine-only
-# and outer+consistency variants change only the inner loop, which the maturity gate keeps silent here,
-# so they run the full method; run in one session on one machine they gave identical rows (DM 32.3 and
-# 26.4, DATM 38.4 and 34.5 at symmetric and pair-flip 40%). The main grid's full rows, made in an earlier
+# **What the ablations say.** First, how far a row moves on its own. The mahalanobis-only, cosine-only and
+# outer+consistency variants change only the inner loop, which the maturity gate keeps silent here, so
+# they run the full method; run in one session on one machine they gave identical rows (DM 32.3 and 26.4,
+# DATM 38.4 and 34.5 at symmetric and pair-flip 40%). The main grid's full rows, made in an earlier
 # session (another kernel build in the rows' platform field, an earlier commit), read DM 34.4 and 29.7,
-# DATM 39.0 and 33.8: the same method and seed, 2 to 3 points apart for DM and under a point for DATM.
-# The experts' losses already differ in the fourth digit before the first division, and training
-# amplifies such differences of floating-point arithmetic. So a variant's difference from the full column is meaningful only beyond
-# about 3 points for DM and 2 for DATM, whose spread between seeds is also about 2. Read that way, one
-# difference stands out: the two-stage baseline (one division after plain training, no consistency, no
-# recall) with DATM under pair-flip 40%, 30.2 against 33.8 and 34.5 for the full method; its other three
-# rows are within the spread of the rerun (DM 32.4 and 25.5, DATM 37.9). Recalling before the anchors mature
-# (immature-recall) relabels about 300 samples under symmetric 40% with pseudo-labels right 56% of the
-# time, far below the 0.85 the targets ask; DATM's 37.3 there is within the spread, and the maturity
-# gate stays. Retrained-trajectories (DATM matching experts trained afresh on the final trusted space)
-# is within the spread too, below the dividing experts in both settings, as the noisy validation
-# split's choice of `trust.trajectories` found. Every other variant (one global threshold, every class
-# split, fixed start, loss average, untrusted samples dropped, outer loop only) stays within the spread
-# of both the main grid's full rows and their rerun: with one seed, none is better or worse than the
-# full method.
+# DATM 39.0 and 33.8: the same method and seed, 2 to 3 points apart for DM and under a point for DATM. The
+# experts' losses already differ in the fourth digit before the first division, and training amplifies
+# such differences of floating-point arithmetic. So a variant's difference from the full column is
+# meaningful only beyond about 3 points for DM and 2 for DATM, whose spread between seeds is also about 2.
+# Read that way, one difference stands out: the two-stage baseline (one division after plain training, no
+# consistency, no recall) with DATM under pair-flip 40%, 30.2 against 33.8 and 34.5 for the full method;
+# its other three rows are within the spread of the rerun (DM 32.4 and 25.5, DATM 37.9). Recalling before
+# the anchors mature (immature-recall) relabels about 300 samples under symmetric 40% with pseudo-labels
+# right 56% of the time, far below the 0.85 the targets ask; DATM's 37.3 there is within the spread, and
+# the maturity gate stays. Retrained-trajectories (DATM matching experts trained afresh on the final
+# trusted space) is within the spread too, below the dividing experts in both settings, as the noisy
+# validation split's choice of `trust.trajectories` found. Every other variant (one global threshold,
+# every class split, fixed start, loss average, untrusted samples dropped, outer loop only) stays within
+# the spread of both the main grid's full rows and their rerun: with one seed, none is better or worse
+# than the full method.
 
 # %% [markdown]
 # ## Where most labels are wrong: symmetric 80%
