@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -593,7 +593,7 @@ h200_separability[
 # much to keep in each class if that share could be estimated. `python -m tad diagnose --noise-rate
 # --preset cifar10-cpu --data-root ../shared/data/cifar10 --settings` with the settings of the table
 # asks how well the experts' final networks estimate it, by confident learning (Northcutt, Jiang and
-# Chuang 2021; `tad.diagnose.estimated_noise_rates`): a sample counts as confidently of class
+# Chuang 2021; `tad.noise_rate.confident_learning_rates`): a sample counts as confidently of class
 # $j$ when the ensemble's probability of $j$ reaches the mean probability of $j$ among the samples
 # labelled $j$, and the estimate for a label is the share of its confidently counted samples counted as
 # another class. An expert that errs also on confident samples adds its own error to that estimate, so

@@ -46,8 +46,9 @@ from tad.distributed import SINGLE, World
 from tad.diversion import TrustState
 from tad.experts import ExpertProgress, ExpertTask, fit_expert
 from tad.models import build_model
+from tad.noise_rate import NoiseRateEstimate, estimate_noise_rates
 from tad.rng import generator
-from tad.trust import SampleScores, TrustSplit, divide, score_samples
+from tad.trust import SampleScores, TrustSplit, divide, score_samples, sized_division
 
 EXPERT_KINDS = ("vanilla", "tad", "clean", "oracle", "diverted")
 FIXED_SPLIT_KINDS = ("oracle", "diverted")  # the kinds that train on a given trusted space
@@ -128,6 +129,7 @@ class Expert:
     labels: Tensor  # int64 (N,) its final labels (pseudo-labels where recalled)
     timings: list[dict]
     p_clean: Tensor | None = None  # (N,) its final clean posterior (None: every sample trusted, w = 1)
+    noise_rates: Tensor | None = None  # (C,) the estimated shares of wrong labels that sized its divisions
 
     @property
     def final_params(self) -> Tensor:
@@ -167,6 +169,11 @@ def train_experts(
     if world.distributed and folder is None:
         raise ValueError("experts shared by several ranks need a buffer folder that they all see.")
     task = spec.task(kind, images, noisy_labels, clean_labels, num_classes, fixed_split)
+    if kind == "tad" and spec.trust.enabled and spec.trust.sizing == "estimated":
+        estimate = plain_noise_rates(
+            images, noisy_labels, clean_labels, num_classes, spec, root=root, device=device, world=world
+        )
+        task = replace(task, noise_rates=estimate.rates)
     n = spec.expert.num_experts
     share, mine = world.share(range(n)), {}
     for k in share:
@@ -208,8 +215,9 @@ def _expert(
         on_progress=checkpoint,
     )
     split = run.state.split
+    trajectory = torch.stack(run.trajectory)
     expert = Expert(
-        torch.stack(run.trajectory), run.history, split.trusted, split.labels, run.timings, split.p_clean
+        trajectory, run.history, split.trusted, split.labels, run.timings, split.p_clean, task.noise_rates
     )
     if path is not None:
         atomic_save({"meta": meta, "expert": expert}, path)
@@ -245,6 +253,43 @@ def static_filter(
     return divide(scores.losses, noisy_labels, none, num_classes, config=spec.trust, seed=spec.seed)
 
 
+def plain_noise_rates(
+    images: Tensor,
+    noisy_labels: Tensor,
+    clean_labels: Tensor,
+    num_classes: int,
+    spec: ExpertSpec,
+    *,
+    root: str | Path | None,
+    device: torch.device,
+    world: World = SINGLE,
+) -> NoiseRateEstimate:
+    """Each class's share of wrong labels, from the final networks of vanilla experts 0 and 1.
+
+    Those are the vanilla arm's first two experts (same files in the buffer), so a grid that runs
+    the vanilla arm pays nothing more for them. :func:`tad.noise_rate.estimate_noise_rates` says how.
+    """
+    pair = replace(spec, expert=replace(spec.expert, num_experts=2))
+    plain = train_experts(
+        "vanilla",
+        images,
+        noisy_labels,
+        clean_labels,
+        num_classes,
+        pair,
+        root=root,
+        device=device,
+        world=world,
+    )
+    shape = {"channels": images.shape[1], "num_classes": num_classes, "image_size": images.shape[-1]}
+    probs = []
+    for expert in plain:
+        net = build_model(spec.model, **shape).to(device)
+        torch.nn.utils.vector_to_parameters(expert.final_params.to(device), net.parameters())
+        probs.append(score_samples(net, images, noisy_labels).probs)
+    return estimate_noise_rates(probs[0], probs[1], noisy_labels, num_classes)
+
+
 def consensus_split(experts: list[Expert], *, level: float = 0.5) -> tuple[Tensor, Tensor, Tensor]:
     """The trusted space of several experts: majority labels, mean clean-probability, trusted set.
 
@@ -253,6 +298,10 @@ def consensus_split(experts: list[Expert], *, level: float = 0.5) -> tuple[Tenso
     A sample is trusted when the mean over experts reaches ``level``. Reconstruction: the
     paper's rule is unknown; a mean posterior, unlike requiring every expert's vote, does not
     shrink the trusted space as experts are added.
+
+    Experts whose divisions were sized by estimated noise rates (``trust.sizing = "estimated"``)
+    carry a rank score instead of a posterior; their consensus keeps the same size: in each class
+    of the majority labels, the ``1 - rate`` share with the highest mean score.
     """
     labels = torch.stack([e.labels for e in experts])  # (E, N)
     majority = torch.mode(labels, dim=0).values
@@ -263,6 +312,10 @@ def consensus_split(experts: list[Expert], *, level: float = 0.5) -> tuple[Tenso
         ]
     )
     score = (posteriors * (labels == majority)).mean(dim=0)
+    rates = experts[0].noise_rates
+    if rates is not None:
+        trusted, _ = sized_division(-score, majority, rates)
+        return trusted, majority, score
     return score >= level, majority, score
 
 
@@ -272,6 +325,7 @@ __all__ = [
     "Expert",
     "ExpertSpec",
     "consensus_split",
+    "plain_noise_rates",
     "static_filter",
     "train_experts",
 ]

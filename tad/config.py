@@ -30,6 +30,7 @@ TrustSchedule = Literal["dynamic", "static"]
 Scoring = Literal["pass", "online"]
 UntrustedUse = Literal["drop", "soft"]
 TrajectorySource = Literal["dividing", "retrained"]
+TrustSizing = Literal["mixture", "estimated"]
 Method = Literal["dm", "mtt", "datm"]
 Arm = Literal["random", "vanilla", "tad", "clean"]
 
@@ -190,6 +191,13 @@ class TrustConfig:
     # experts trained from the first epoch on the trust-aware experts' final trusted space and its labels
     # (the trust-aware experts still give that space, the initial pool and nothing else). Reconstruction.
     trajectories: TrajectorySource = "dividing"
+    # How many samples of a class are trusted. "mixture": those whose GMM posterior passes the class
+    # threshold (where the evidence test finds noise). "estimated": the (1 - eta_c) share with the lowest
+    # loss, eta_c each class's share of wrong labels estimated before the trust-aware experts train, by
+    # confident learning on the plain (vanilla) experts' predictions corrected for their own error by
+    # their agreement (tad.noise_rate). Reconstruction: the paper sizes its trusted space by a
+    # dynamic GMM; a size from a noise-rate estimate is ours (results/cifar10-cpu-noise-rate.json).
+    sizing: TrustSizing = "mixture"
     gmm_max_iter: int = 10  # DivideMix settings
     gmm_tol: float = 1e-2
     gmm_reg_covar: float = 5e-4
@@ -200,6 +208,7 @@ class TrustConfig:
         one_of(self.scoring, Scoring, "scoring mode")
         one_of(self.untrusted, UntrustedUse, "use of untrusted samples")
         one_of(self.trajectories, TrajectorySource, "trajectory source")
+        one_of(self.sizing, TrustSizing, "trust sizing")
         fraction(self, "tau", "tau_min", "tau_max", "min_trusted_fraction")
         fraction(self, "warmup_fraction", closed=False)
         fraction(self, "start_loss_drop", "latest_start_fraction", closed=False)
@@ -304,6 +313,11 @@ class ExperimentConfig:
             self.expert.epochs > self.trust.warmup_epochs(self.expert.epochs) or not self.trust.enabled,
             f"experts train {self.expert.epochs} epochs, which leaves none after "
             f"{self.trust.warmup_epochs(self.expert.epochs)} warm-up epochs; raise the epochs.",
+        )
+        require(
+            not (self.trust.enabled and self.trust.sizing == "estimated") or self.expert.num_experts >= 2,
+            "trust.sizing=estimated corrects its noise-rate estimate by the agreement of two plain experts; "
+            f"set expert.num_experts to at least 2 (got {self.expert.num_experts}).",
         )
         if self.method in ("mtt", "datm"):
             require(

@@ -48,6 +48,7 @@ from tad.distill.matching import distill_trajectory_matching
 from tad.diversion import TrustState, trust_diagnostics
 from tad.evidence import class_evidence
 from tad.models import build_model, unflatten_params
+from tad.noise_rate import agreement_error, confident_learning_rates, corrected_rates
 from tad.recalibrate import recalibrate
 from tad.rng import generator
 from tad.targets import SHARE_BAND
@@ -415,40 +416,14 @@ def recall_ceiling(
     }
 
 
-def estimated_noise_rates(probs: Tensor, labels: Tensor, num_classes: int) -> Tensor:
-    """Each class's share of wrong labels, as confident learning would estimate it from ``probs``.
-
-    Diagnostic only, and not part of TAD. After Northcutt, Jiang and Chuang (2021): class ``j``'s
-    threshold is the mean probability of ``j`` among the samples labelled ``j``; a sample counts as
-    confidently of class ``j`` when its probability of ``j`` reaches that threshold (the most probable
-    such class if several do). The estimate for the given label ``k`` is the share of the confidently
-    counted samples labelled ``k`` that are counted as another class. A classifier that errs also on its
-    confident samples adds its own error to the estimate, so it reads above the truth.
-    """
-    probs = probs.double()  # a threshold of equal probabilities must equal them exactly
-    onehot = torch.nn.functional.one_hot(labels, num_classes).bool()
-    counts = onehot.sum(dim=0)
-    thresholds = (probs * onehot).sum(dim=0) / counts.clamp(min=1)
-    thresholds[counts == 0] = math.inf  # a class no sample carries is nobody's confident class
-    confident = probs >= thresholds
-    counted = confident.any(dim=1)
-    assigned = torch.where(confident, probs, torch.full_like(probs, -1.0)).argmax(dim=1)
-    rates = torch.full((num_classes,), float("nan"))
-    for k in range(num_classes):
-        mine = counted & (labels == k)
-        if mine.any():
-            rates[k] = (assigned[mine] != k).float().mean()
-    return rates
-
-
 def noise_rate_estimate(probs: Tensor, nd: NoisyData, *, agreement: float | None = None) -> dict:
     """How well ``probs`` (an ensemble's softmax over the training samples) estimate the noise.
 
     Diagnostic only: it reads the clean labels to score the estimates, which themselves use none.
-    Returns, per given label, the estimate of :func:`estimated_noise_rates` beside the true share of
-    wrong labels, their mean absolute difference, and the division that keeps in each class the
-    ``1 - estimate`` share of samples with the lowest loss under ``probs``: its trusted share and
-    precision.
+    Returns, per given label, the estimate of :func:`tad.noise_rate.confident_learning_rates` beside
+    the true share of wrong labels, their mean absolute difference, and the division that keeps in each
+    class the ``1 - estimate`` share of samples with the lowest loss under ``probs``: its trusted share
+    and precision.
 
     ``agreement`` (the share of samples on which two of the ensemble's experts predict the same class)
     adds a corrected estimate. Two experts that are each right with probability ``a`` and err
@@ -474,11 +449,11 @@ def noise_rate_estimate(probs: Tensor, nd: NoisyData, *, agreement: float | None
             "sized_precision": float(right[kept].float().mean()) if kept.any() else None,
         }
 
-    estimate = estimated_noise_rates(probs, labels, c)
+    estimate = confident_learning_rates(probs, labels, c)
     entry = {**sized(estimate), "true": true.tolist()}
     if agreement is not None:
-        error = 1.0 - math.sqrt(agreement)
-        corrected = ((estimate - error) / (1.0 - error)).clamp(min=0.0)
+        error = agreement_error(agreement)
+        corrected = corrected_rates(estimate, error)
         entry["agreement"] = agreement
         entry["expert_error"] = error
         entry["corrected"] = sized(corrected)
@@ -496,7 +471,6 @@ __all__ = [
     "Diagnosis",
     "FactorialArm",
     "ensemble_probs",
-    "estimated_noise_rates",
     "factorial_arms",
     "neighbour_agreement",
     "noise_rate_estimate",

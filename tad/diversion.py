@@ -38,10 +38,12 @@ def trust_step(
     trust: TrustConfig,
     recalib: RecalibConfig,
     seed: int,
+    noise_rates: Tensor | None = None,
 ) -> TrustState:
     """Divide (outer loop), re-check recalls, then recall (inner loop).
 
-    ``scores`` must have been computed against ``state.split.labels``.
+    ``scores`` must have been computed against ``state.split.labels``; ``noise_rates`` (C,), when
+    given, size each class's trusted space (``trust.sizing = "estimated"``).
     """
     previous = state.split
     # A sample whose label changed since the average was taken starts a fresh average.
@@ -55,6 +57,7 @@ def trust_step(
         config=trust,
         seed=seed,
         predictions=scores.probs.argmax(dim=1),
+        noise_rates=noise_rates,
     )
     dropped = previous.recalled & ~split.recalled
     if dropped.any():

@@ -70,6 +70,7 @@ class ExpertTask:
     augment: AugmentConfig
     clean_labels: Tensor | None = None  # diagnostics only: the method never reads them
     fixed_split: TrustSplit | None = None
+    noise_rates: Tensor | None = None  # (C,) estimated shares of wrong labels (trust.sizing="estimated")
 
     @property
     def dynamic(self) -> bool:
@@ -117,7 +118,16 @@ def outer_inner_step(
     """Score (or take the scores recorded in training), divide and recall; returns the state and targets."""
     scores = recorded if recorded is not None else score_samples(net, task.images, state.split.labels)
     k = task.num_classes
-    state = trust_step(scores, state, task.labels, k, trust=task.trust, recalib=task.recalib, seed=seed)
+    state = trust_step(
+        scores,
+        state,
+        task.labels,
+        k,
+        trust=task.trust,
+        recalib=task.recalib,
+        seed=seed,
+        noise_rates=task.noise_rates,
+    )
     return state, scores.probs
 
 

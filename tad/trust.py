@@ -278,6 +278,30 @@ def guard_class_minimum(
     return trusted
 
 
+def sized_division(losses: Tensor, labels: Tensor, rates: Tensor) -> tuple[Tensor, Tensor]:
+    """Trust, in each class ``c`` of ``labels``, the ``1 - rates[c]`` share of samples with the lowest loss.
+
+    Returns the trusted mask (N,) and a rank score (N,) in (0, 1]: the share of the sample's class whose
+    loss is at least its own (1 for the lowest loss). A sample is trusted when its score exceeds its
+    class's rate, so the score plays the clean posterior's part (soft targets, DM's weights, the
+    consensus of several experts). Ties in loss keep the earlier sample first. Reconstruction
+    (``trust.sizing = "estimated"``, see :mod:`tad.noise_rate`).
+    """
+    if rates.ndim != 1 or bool(((rates < 0) | (rates > 1)).any()):
+        raise ValueError("rates must be one share in [0, 1] per class.")
+    trusted = torch.zeros_like(labels, dtype=torch.bool)
+    score = torch.zeros_like(losses, dtype=torch.float)
+    for c in range(rates.shape[0]):
+        members = torch.nonzero(labels == c).squeeze(1)
+        n = members.numel()
+        if n == 0:
+            continue
+        order = members[torch.argsort(losses[members], stable=True)]
+        score[order] = 1.0 - torch.arange(n, dtype=torch.float) / n
+        trusted[order[: round((1.0 - float(rates[c])) * n)]] = True
+    return trusted, score
+
+
 def divide(
     losses: Tensor,
     labels: Tensor,
@@ -287,18 +311,27 @@ def divide(
     config: TrustConfig,
     seed: int,
     predictions: Tensor | None = None,
+    noise_rates: Tensor | None = None,
 ) -> TrustSplit:
     """One outer step: GMM posteriors, class-wise thresholds and the trusted space.
 
-    ``predictions`` (N,), the model's argmax, feed the evidence test's "right label" level.
+    ``predictions`` (N,), the model's argmax, feed the evidence test's "right label" level. With
+    ``noise_rates`` (C,) (``trust.sizing = "estimated"``) each class instead trusts the share of its
+    samples the rates leave (:func:`sized_division`), and ``thresholds`` holds those rates.
 
     Recalled samples carry their pseudo-label in ``labels`` and are re-checked here
     against it: those that no longer pass their class threshold lose their
     recalled status (the caller restores their observed label).
     """
-    p_clean = clean_posteriors(losses, labels, num_classes, config=config, seed=seed, predictions=predictions)
-    thresholds = class_thresholds(p_clean, labels, num_classes, config=config)
-    trusted = p_clean >= thresholds[labels]
+    if noise_rates is not None:
+        trusted, p_clean = sized_division(losses, labels, noise_rates)
+        thresholds = noise_rates.float().clone()
+    else:
+        p_clean = clean_posteriors(
+            losses, labels, num_classes, config=config, seed=seed, predictions=predictions
+        )
+        thresholds = class_thresholds(p_clean, labels, num_classes, config=config)
+        trusted = p_clean >= thresholds[labels]
     counts = torch.bincount(labels, minlength=num_classes)
     minimum = (counts.float() * config.min_trusted_fraction).ceil().long()
     trusted = guard_class_minimum(trusted, p_clean, labels, num_classes, minimum)
@@ -346,5 +379,6 @@ __all__ = [
     "guard_class_minimum",
     "normalise_losses",
     "score_samples",
+    "sized_division",
     "update_loss_average",
 ]

@@ -55,6 +55,9 @@ CANDIDATE_SETS: dict[str, dict[str, Overrides]] = {
     # match the dividing experts' own trajectories, or those of experts trained afresh on their final
     # trusted space (MTT and DATM only: run it with --method datm)
     "trajectories": {f"trajectories={t}": (f"trust.trajectories={t}",) for t in ("dividing", "retrained")},
+    # size each class's trusted space by the mixture's posterior and thresholds, or by each class's share
+    # of wrong labels estimated from two plain experts (tad.noise_rate)
+    "sizing": {f"sizing={mode}": (f"trust.sizing={mode}",) for mode in ("mixture", "estimated")},
 }
 
 

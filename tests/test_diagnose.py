@@ -12,7 +12,6 @@ from tad.diagnose import (
     RANKED_SHARES,
     Diagnosis,
     ensemble_probs,
-    estimated_noise_rates,
     factorial_arms,
     neighbour_agreement,
     noise_rate_estimate,
@@ -21,6 +20,7 @@ from tad.diagnose import (
     separability,
     sized_precision,
 )
+from tad.noise_rate import confident_learning_rates
 from tad.presets import get_preset
 
 CPU = torch.device("cpu")
@@ -169,13 +169,13 @@ def test_the_noise_rate_estimate_is_exact_for_a_confident_right_classifier_and_r
     labels = true.clone()
     labels[:20] = (true[:20] + 1) % 4  # 5 of the 25 samples of every class flip to the next
     probs = torch.nn.functional.one_hot(true, 4).float() * 0.9 + 0.025
-    est = estimated_noise_rates(probs, labels, 4)
+    est = confident_learning_rates(probs, labels, 4)
     torch.testing.assert_close(est, torch.full((4,), 0.2))
-    assert estimated_noise_rates(probs, true, 4).tolist() == [0.0] * 4  # clean labels: no noise
+    assert confident_learning_rates(probs, true, 4).tolist() == [0.0] * 4  # clean labels: no noise
     wrong = probs.clone()
     wrong[40:50] = wrong[40:50].roll(1, dims=1)  # the classifier errs confidently on ten right labels
-    assert (estimated_noise_rates(wrong, true, 4) > 0).any()
-    empty = estimated_noise_rates(probs[true < 3], true[true < 3], 4)  # a class nobody carries
+    assert (confident_learning_rates(wrong, true, 4) > 0).any()
+    empty = confident_learning_rates(probs[true < 3], true[true < 3], 4)  # a class nobody carries
     assert torch.isnan(empty[3]) and not torch.isnan(empty[:3]).any()
 
 

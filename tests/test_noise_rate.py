@@ -1,0 +1,126 @@
+"""The noise-rate estimate and the trusted space it sizes (trust.sizing = "estimated")."""
+
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+
+from tad.buffer import Expert, consensus_split, plain_noise_rates, train_experts
+from tad.config import ExperimentConfig, ExpertConfig, TrustConfig
+from tad.noise_rate import agreement_error, corrected_rates, estimate_noise_rates
+from tad.trust import divide, sized_division
+
+from tests.test_buffer import CPU, SPEC, make_problem
+
+
+def confident(true, classes, *, right=0.9):
+    """Probabilities of a network sure of ``true``."""
+    other = (1.0 - right) / (classes - 1)
+    return torch.nn.functional.one_hot(true, classes).float() * (right - other) + other
+
+
+def test_two_right_networks_estimate_each_class_share_of_flipped_labels_and_none_without_noise():
+    true = torch.arange(200) % 4
+    labels = true.clone()
+    labels[:40] = (true[:40] + 1) % 4  # 10 of the 50 samples of every class flip to the next
+    probs = confident(true, 4)
+    estimate = estimate_noise_rates(probs, probs.clone(), labels, 4)
+    assert estimate.agreement == 1.0 and estimate.error == 0.0
+    torch.testing.assert_close(estimate.rates, torch.full((4,), 0.2))
+    clean = estimate_noise_rates(probs, probs.clone(), true, 4)
+    assert clean.rates.tolist() == [0.0] * 4
+    assert set(clean.summary()) == {"raw", "agreement", "error", "rates"}
+
+
+def test_the_networks_own_errors_are_taken_out_of_the_estimate():
+    true = torch.arange(400) % 4
+    first, second = confident(true, 4), confident(true, 4)
+    # both networks err confidently on a tenth of the clean labels, the second on another tenth too
+    first[:40] = confident((true[:40] + 1) % 4, 4)
+    second[:80] = confident((true[:80] + 1) % 4, 4)
+    estimate = estimate_noise_rates(first, second, true, 4)
+    assert estimate.agreement == pytest.approx(0.9)
+    assert estimate.error == pytest.approx(1 - math.sqrt(0.9))
+    assert (estimate.raw > 0.1).all()  # the raw estimate reads their shared errors as noise ...
+    assert (estimate.rates < estimate.raw - 0.04).all()  # ... the corrected one less of it
+
+
+def test_the_correction_and_its_bad_inputs():
+    assert agreement_error(0.81) == pytest.approx(0.1)
+    torch.testing.assert_close(corrected_rates(torch.tensor([0.3, 0.05]), 0.1), torch.tensor([0.2 / 0.9, 0.0]))
+    assert torch.isnan(corrected_rates(torch.tensor([0.3]), 1.0)).all()
+    with pytest.raises(ValueError, match="in \\[0, 1\\]"):
+        agreement_error(1.2)
+    with pytest.raises(ValueError, match="shape"):
+        estimate_noise_rates(torch.ones(5, 3), torch.ones(5, 4), torch.zeros(5, dtype=torch.long), 3)
+
+
+def test_a_sized_division_trusts_the_lowest_losses_of_each_class_and_a_clean_class_whole():
+    labels = torch.tensor([0] * 10 + [1] * 10)
+    losses = torch.cat([torch.arange(10.0), torch.arange(10.0).flip(0)])
+    trusted, score = sized_division(losses, labels, torch.tensor([0.0, 0.3]))
+    assert trusted[:10].all()  # no estimated noise: the class is not split (negative control)
+    assert trusted[10:].tolist() == [False] * 3 + [True] * 7  # the 7 lowest losses of class 1
+    assert score[0] == 1.0 and score[9] == pytest.approx(0.1)
+    assert torch.equal(trusted, score > torch.tensor([0.0, 0.3])[labels])
+    with pytest.raises(ValueError, match="one share"):
+        sized_division(losses, labels, torch.tensor([0.0, 1.5]))
+
+
+def test_divide_with_rates_splits_off_the_injected_flips_and_keeps_the_clean_class():
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.arange(300) % 3
+    losses = torch.rand(300, generator=gen) * 0.5
+    flipped = (labels == 1) & (torch.arange(300) < 120)  # 40 of class 1's 100 samples: high losses
+    losses[flipped] += 2.0
+    none = torch.zeros(300, dtype=torch.bool)
+    rates = torch.tensor([0.0, 0.4, 0.0])
+    split = divide(losses, labels, none, 3, config=TrustConfig(), seed=0, noise_rates=rates)
+    assert torch.equal(split.untrusted, flipped)
+    assert torch.equal(split.thresholds, rates)
+
+
+def test_the_consensus_of_sized_experts_keeps_the_estimated_size():
+    rates = torch.tensor([0.5, 0.0])
+    labels = torch.tensor([0, 0, 0, 0, 1, 1])
+
+    def expert(score):
+        s = torch.tensor(score)
+        return Expert(torch.zeros(1, 1), [], s > rates[labels], labels, [], s, rates)
+
+    experts = [expert([1.0, 0.75, 0.5, 0.25, 1.0, 0.5]), expert([0.75, 0.5, 1.0, 0.25, 0.5, 1.0])]
+    trusted, majority, score = consensus_split(experts)
+    assert torch.equal(majority, labels)
+    # class 0 keeps 2 of 4 by mean score (0.875, 0.625, 0.75, 0.25): samples 0 and 2; class 1 whole
+    assert trusted.tolist() == [True, False, True, False, True, True]
+
+
+def test_estimated_sizing_needs_two_plain_experts():
+    with pytest.raises(ValueError, match="num_experts to at least 2"):
+        ExperimentConfig(expert=ExpertConfig(num_experts=1), trust=TrustConfig(sizing="estimated"))
+    with pytest.raises(ValueError, match="trust sizing"):
+        TrustConfig(sizing="guess")
+
+
+def test_tad_experts_sized_by_the_vanilla_experts_estimate(tmp_path):
+    images, noisy, clean = make_problem(n_per_class=24)
+    spec = replace(SPEC, trust=replace(SPEC.trust, sizing="estimated"))
+    experts = train_experts("tad", images, noisy, clean, 3, spec, root=tmp_path, device=CPU)
+    estimate = plain_noise_rates(images, noisy, clean, 3, spec, root=tmp_path, device=CPU)
+    # the estimate reads vanilla experts 0 and 1: the vanilla arm's own files
+    assert {p.name for p in SPEC.folder(tmp_path, "vanilla").glob("expert_*.pt")} == {
+        "expert_000.pt",
+        "expert_001.pt",
+    }
+    for e in experts:
+        torch.testing.assert_close(e.noise_rates, estimate.rates)
+        for c in range(3):
+            members = e.labels == c
+            kept = int(e.trusted[members].sum())
+            expected = max(round((1 - float(estimate.rates[c])) * int(members.sum())), 0)
+            assert kept >= expected  # the class minimum and recalls can only add
+    trusted, _, _ = consensus_split(experts)
+    for c in range(3):
+        members = noisy == c
+        assert int(trusted[members].sum()) == round((1 - float(estimate.rates[c])) * int(members.sum()))
