@@ -1,17 +1,45 @@
 """The noise-rate estimate and the trusted space it sizes (trust.sizing = "estimated")."""
 
 import math
-from dataclasses import replace
 
 import pytest
 import torch
 
-from tad.buffer import Expert, consensus_split, plain_noise_rates, train_experts
-from tad.config import ExperimentConfig, ExpertConfig, TrustConfig
+from tad.buffer import Expert, ExpertSpec, consensus_split, plain_noise_rates, train_experts
+from tad.config import (
+    AugmentConfig,
+    DataConfig,
+    ExperimentConfig,
+    ExpertConfig,
+    ModelConfig,
+    NoiseConfig,
+    RecalibConfig,
+    TrustConfig,
+)
 from tad.noise_rate import agreement_error, corrected_rates, estimate_noise_rates
 from tad.trust import divide, sized_division
 
-from tests.test_buffer import CPU, SPEC, make_problem
+CPU = torch.device("cpu")
+SPEC = ExpertSpec(
+    data=DataConfig(),
+    noise=NoiseConfig(kind="pairflip", rate=0.25),
+    model=ModelConfig(width=4, depth=2),
+    augment=AugmentConfig(strategy="crop_scale"),
+    expert=ExpertConfig(num_experts=3, epochs=4, lr=0.05, batch_size=16),
+    trust=TrustConfig(warmup_fraction=0.25, sizing="estimated"),
+    recalib=RecalibConfig(),
+    seed=0,
+)
+
+
+def make_problem(n_per_class: int, classes: int = 3):
+    """Images that carry their class, with every fourth label flipped to the next class."""
+    gen = torch.Generator().manual_seed(0)
+    clean = torch.arange(classes).repeat_interleave(n_per_class)
+    images = torch.randn(len(clean), 1, 8, 8, generator=gen) + clean.view(-1, 1, 1, 1).float()
+    noisy = clean.clone()
+    noisy[::4] = (noisy[::4] + 1) % classes
+    return images, noisy, clean
 
 
 def confident(true, classes, *, right=0.9):
@@ -48,7 +76,8 @@ def test_the_networks_own_errors_are_taken_out_of_the_estimate():
 
 def test_the_correction_and_its_bad_inputs():
     assert agreement_error(0.81) == pytest.approx(0.1)
-    torch.testing.assert_close(corrected_rates(torch.tensor([0.3, 0.05]), 0.1), torch.tensor([0.2 / 0.9, 0.0]))
+    corrected = corrected_rates(torch.tensor([0.3, 0.05]), 0.1)
+    torch.testing.assert_close(corrected, torch.tensor([0.2 / 0.9, 0.0]))
     assert torch.isnan(corrected_rates(torch.tensor([0.3]), 1.0)).all()
     with pytest.raises(ValueError, match="in \\[0, 1\\]"):
         agreement_error(1.2)
@@ -90,7 +119,7 @@ def test_the_consensus_of_sized_experts_keeps_the_estimated_size():
         return Expert(torch.zeros(1, 1), [], s > rates[labels], labels, [], s, rates)
 
     experts = [expert([1.0, 0.75, 0.5, 0.25, 1.0, 0.5]), expert([0.75, 0.5, 1.0, 0.25, 0.5, 1.0])]
-    trusted, majority, score = consensus_split(experts)
+    trusted, majority, _ = consensus_split(experts)
     assert torch.equal(majority, labels)
     # class 0 keeps 2 of 4 by mean score (0.875, 0.625, 0.75, 0.25): samples 0 and 2; class 1 whole
     assert trusted.tolist() == [True, False, True, False, True, True]
@@ -105,7 +134,7 @@ def test_estimated_sizing_needs_two_plain_experts():
 
 def test_tad_experts_sized_by_the_vanilla_experts_estimate(tmp_path):
     images, noisy, clean = make_problem(n_per_class=24)
-    spec = replace(SPEC, trust=replace(SPEC.trust, sizing="estimated"))
+    spec = SPEC
     experts = train_experts("tad", images, noisy, clean, 3, spec, root=tmp_path, device=CPU)
     estimate = plain_noise_rates(images, noisy, clean, 3, spec, root=tmp_path, device=CPU)
     # the estimate reads vanilla experts 0 and 1: the vanilla arm's own files
