@@ -194,7 +194,8 @@ def cmd_diagnose(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
-def _separability_line(setting: str, last: dict) -> str:
+def _separability_line(setting: str, entry: dict) -> str:
+    last = entry["experts"][0][-1]  # the first expert's last epoch
     aucs = ", ".join(f"{k[4:]} {v:.3f}" for k, v in last.items() if k.startswith("auc_") and v is not None)
     split = sum(e["split"] for e in last["evidence"])
     return (
@@ -203,7 +204,8 @@ def _separability_line(setting: str, last: dict) -> str:
     )
 
 
-def _recall_line(setting: str, first: dict) -> str:
+def _recall_line(setting: str, entry: dict) -> str:
+    first = entry["experts"][0]
     top = next(r for r in first["ranked"] if r["share"] == 0.05)
     accuracy = "n/a" if top["pseudo_label_accuracy"] is None else f"{top['pseudo_label_accuracy']:.2f}"
     return (
@@ -242,13 +244,14 @@ def _side_study(args: argparse.Namespace, argv: list[str], base, settings: dict,
     setting."""
     from tad import diagnosis_runs
 
-    run, line, title = {
-        "separability": (diagnosis_runs.run_separability, _separability_line, "separability"),
-        "recall": (diagnosis_runs.run_recall, _recall_line, "recall diagnosis"),
-        "noise_rate": (diagnosis_runs.run_noise_rate, _noise_rate_line, "noise-rate diagnosis"),
+    line, title = {
+        "separability": (_separability_line, "separability"),
+        "recall": (_recall_line, "recall diagnosis"),
+        "noise_rate": (_noise_rate_line, "noise-rate diagnosis"),
     }[kind]
     path = Path(args.results or f"results/{args.preset}-{kind.replace('_', '-')}.json")
-    run(
+    diagnosis_runs.run_side_study(
+        kind,
         base,
         settings,
         path,

@@ -1,10 +1,11 @@
 """Running the diagnoses of :mod:`tad.diagnose` into their results files, resumably.
 
 :func:`run_diagnosis` appends one JSON line per factorial arm and setting (``python -m tad
-diagnose``); :func:`run_separability` writes one JSON file with the separability of clean and
-mislabelled samples per setting (``--separability``); :func:`run_recall` one JSON file with the
-accuracy the inner loop's recalls would have per setting (``--recall``). All skip what their file
-already holds, so an interrupted run resumes, and report each finished piece through a callback.
+diagnose``); :func:`run_side_study` writes one JSON file per study with an entry per setting: the
+separability of clean and mislabelled samples (``--separability``), the accuracy the inner loop's
+recalls would have (``--recall``), the estimates of each class's noise rate (``--noise-rate``). Both
+skip what their file already holds, so an interrupted run resumes, and report each finished piece
+through a callback.
 """
 
 from __future__ import annotations
@@ -140,7 +141,16 @@ def _noise_rate_entry(config: ExperimentConfig, diagnosis: Diagnosis) -> dict:
     return entry
 
 
-def run_separability(
+# The one-file-per-study diagnoses: what each computes per setting from a Diagnosis of it.
+SIDE_STUDIES: dict[str, Callable[[ExperimentConfig, Diagnosis], dict]] = {
+    "separability": _separability_entry,  # tad.diagnose.separability of each vanilla expert
+    "recall": _recall_entry,  # tad.diagnose.recall_ceiling of each TAD expert
+    "noise_rate": _noise_rate_entry,  # tad.diagnose.noise_rate_estimate of the vanilla and TAD ensembles
+}
+
+
+def run_side_study(
+    study: str,
     base: ExperimentConfig,
     settings: dict[str, NoiseConfig],
     path: Path,
@@ -150,55 +160,17 @@ def run_separability(
     command: Sequence[str] = (),
     on_setting: Callable[[str, dict], None] | None = None,
 ) -> None:
-    """Score the vanilla experts of each setting missing from ``path`` (:func:`tad.diagnose.separability`).
+    """Compute ``study`` (a key of :data:`SIDE_STUDIES`) for each setting missing from ``path``.
 
-    ``on_setting(setting, last)`` receives the first expert's last epoch.
+    ``on_setting(setting, entry)`` receives each new setting's entry.
     """
+    if study not in SIDE_STUDIES:
+        raise ValueError(f"unknown study {study!r}; choose from {', '.join(SIDE_STUDIES)}.")
     for setting, entry in _per_setting(
-        base, settings, path, _separability_entry, device=device, experts_root=experts_root, command=command
-    ):
-        if on_setting is not None:
-            on_setting(setting, entry["experts"][0][-1])
-
-
-def run_recall(
-    base: ExperimentConfig,
-    settings: dict[str, NoiseConfig],
-    path: Path,
-    *,
-    device: torch.device,
-    experts_root: Path,
-    command: Sequence[str] = (),
-    on_setting: Callable[[str, dict], None] | None = None,
-) -> None:
-    """:func:`tad.diagnose.recall_ceiling` of each TAD expert of each setting missing from ``path``.
-
-    ``on_setting(setting, first)`` receives the first expert's entry.
-    """
-    for setting, entry in _per_setting(
-        base, settings, path, _recall_entry, device=device, experts_root=experts_root, command=command
-    ):
-        if on_setting is not None:
-            on_setting(setting, entry["experts"][0])
-
-
-def run_noise_rate(
-    base: ExperimentConfig,
-    settings: dict[str, NoiseConfig],
-    path: Path,
-    *,
-    device: torch.device,
-    experts_root: Path,
-    command: Sequence[str] = (),
-    on_setting: Callable[[str, dict], None] | None = None,
-) -> None:
-    """:func:`tad.diagnose.noise_rate_estimate` of the vanilla and the TAD experts' ensembles, for each
-    setting missing from ``path``; ``on_setting(setting, entry)`` receives the setting's entry."""
-    for setting, entry in _per_setting(
-        base, settings, path, _noise_rate_entry, device=device, experts_root=experts_root, command=command
+        base, settings, path, SIDE_STUDIES[study], device=device, experts_root=experts_root, command=command
     ):
         if on_setting is not None:
             on_setting(setting, entry)
 
 
-__all__ = ["diagnosis_order", "run_diagnosis", "run_noise_rate", "run_recall", "run_separability"]
+__all__ = ["SIDE_STUDIES", "diagnosis_order", "run_diagnosis", "run_side_study"]

@@ -207,12 +207,17 @@ def test_the_noise_rate_diagnosis_sizes_a_division_by_its_estimate(tiny):
 
 @pytest.mark.slow
 def test_the_noise_rate_run_writes_one_entry_per_setting_and_resumes(tiny, tmp_path):
-    from tad.diagnosis_runs import run_noise_rate
+    from tad.diagnosis_runs import run_side_study
 
     path, seen = tmp_path / "noise-rate.json", []
     settings = {"pairflip-40": tiny.noise}
-    run_noise_rate(tiny, settings, path, device=CPU, experts_root=tmp_path / "experts", command=["x"])
-    run_noise_rate(
+    run_side_study(
+        "noise_rate", tiny, settings, path, device=CPU, experts_root=tmp_path / "experts", command=["x"]
+    )
+    with pytest.raises(ValueError, match="unknown study 'noise'"):
+        run_side_study("noise", tiny, settings, path, device=CPU, experts_root=tmp_path / "experts")
+    run_side_study(
+        "noise_rate",
         tiny,
         settings,
         path,
@@ -226,3 +231,6 @@ def test_the_noise_rate_run_writes_one_entry_per_setting_and_resumes(tiny, tmp_p
     entry = json.loads(path.read_text())["settings"]["pairflip-40"]
     for kind in ("vanilla", "tad"):
         assert 0.0 <= entry[kind]["agreement"] <= 1.0 and len(entry[kind]["corrected"]["estimated"]) == 10
+    from tad.__main__ import _noise_rate_line
+
+    assert _noise_rate_line("pairflip-40", entry).startswith("pairflip-40    true share of wrong labels")
