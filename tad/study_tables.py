@@ -315,6 +315,48 @@ def noise_rate_table(payload: dict) -> pd.DataFrame:
     return table.loc[[s for s in SETTING_ORDER if s in table.index]].astype(float).round(3)
 
 
+def sizing_table(main_rows: list[dict], sized_rows: list[dict]) -> pd.DataFrame:
+    """The grid's rows run again with ``trust.sizing=estimated`` beside the main grid's rows.
+
+    One line per method and setting in ``sized_rows``: the share of right labels, vanilla's accuracy
+    (from the sized run, whose vanilla arm is the main grid's), TAD's with the mixture's division (the
+    main grid) and with the sized one, and each division's trusted share and precision. The main
+    grid's columns are NaN where it has no row of that method and setting.
+    """
+    main = {(r["method"], r["setting"]): r for r in main_rows if r.get("variant", "full") == "full"}
+    records = []
+    for row in sized_rows:
+        before = main.get((row["method"], row["setting"]), {})
+
+        def tad(r: dict, field: str) -> float | None:
+            return (r.get("arms", {}).get("tad") or {}).get(field)
+
+        def final(r: dict, field: str) -> float | None:
+            return ((r.get("trust") or {}).get("final") or {}).get(field)
+
+        records.append(
+            {
+                "method": row["method"].upper(),
+                "setting": row["setting"],
+                "right labels": 1.0 - row["realised_noise_rate"],
+                "vanilla": row["arms"]["vanilla"]["acc_mean"],
+                "TAD, mixture": tad(before, "acc_mean"),
+                "TAD, sized": tad(row, "acc_mean"),
+                "share, mixture": final(before, "trusted_fraction"),
+                "share, sized": final(row, "trusted_fraction"),
+                "precision, mixture": final(before, "precision"),
+                "precision, sized": final(row, "precision"),
+            }
+        )
+    if not records:
+        return pd.DataFrame()
+    table = pd.DataFrame.from_records(records)
+    order = {s: i for i, s in enumerate(SETTING_ORDER)}
+    table = table.sort_values(["method", "setting"], key=lambda c: c.map(order) if c.name == "setting" else c)
+    table = table.set_index(["method", "setting"])
+    return table.astype(float).round(3)
+
+
 def recall_sentences(payload: dict) -> list[str]:
     """The recall diagnosis in words, one sentence per setting, every figure read from ``payload``."""
     out = []

@@ -33,6 +33,7 @@ from tad.study_tables import (
     separability_frame,
     separability_sentences,
     separability_table,
+    sizing_table,
 )
 from tad.targets import issue_targets
 
@@ -506,3 +507,33 @@ def test_the_noise_rate_table_reads_its_file():
     assert table.loc["clean", "corrected estimate, vanilla experts"] == pytest.approx(0.05)
     assert table.loc["clean", "corrected sized share, vanilla experts"] == 0.95
     assert noise_rate_table({}).empty
+
+
+def test_the_sizing_table_sets_the_sized_rows_beside_the_main_grid():
+    def row(method, setting, tad_acc, share, precision, variant="full"):
+        return {
+            "method": method,
+            "setting": setting,
+            "variant": variant,
+            "realised_noise_rate": 0.4 if setting != "clean" else 0.0,
+            "arms": {"vanilla": {"acc_mean": 30.0}, "tad": {"acc_mean": tad_acc}},
+            "trust": {"final": {"trusted_fraction": share, "precision": precision}},
+        }
+
+    main = [
+        row("dm", "symmetric-40", 34.0, 0.65, 0.78),
+        row("dm", "symmetric-40", 1.0, 0.1, 0.1, variant="drop-untrusted"),  # not the main grid's
+        row("dm", "clean", 29.0, 0.72, 1.0),
+    ]
+    sized = [
+        row("dm", "symmetric-40", 35.0, 0.6, 0.8),
+        row("dm", "clean", 30.2, 0.97, 1.0),
+        row("datm", "clean", 40.0, 0.97, 1.0),
+    ]
+    table = sizing_table(main, sized)
+    assert list(table.index) == [("DATM", "clean"), ("DM", "clean"), ("DM", "symmetric-40")]
+    line = table.loc[("DM", "symmetric-40")]
+    assert (line["TAD, mixture"], line["TAD, sized"], line["right labels"]) == (34.0, 35.0, 0.6)
+    assert (line["share, mixture"], line["share, sized"], line["precision, sized"]) == (0.65, 0.6, 0.8)
+    assert pd.isna(table.loc[("DATM", "clean"), "TAD, mixture"])  # no main-grid row to compare with
+    assert sizing_table(main, []).empty
