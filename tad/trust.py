@@ -281,24 +281,26 @@ def guard_class_minimum(
 def sized_division(losses: Tensor, labels: Tensor, rates: Tensor) -> tuple[Tensor, Tensor]:
     """Trust, in each class ``c`` of ``labels``, the ``1 - rates[c]`` share of samples with the lowest loss.
 
-    Returns the trusted mask (N,) and a rank score (N,) in (0, 1]: the share of the sample's class whose
-    loss is at least its own (1 for the lowest loss). A sample is trusted when its score exceeds its
-    class's rate, so the score plays the clean posterior's part (soft targets, DM's weights, the
-    consensus of several experts). Ties in loss keep the earlier sample first. Reconstruction
+    Returns the trusted mask (N,) and a clean score (N,) in (0, 1] that plays the clean posterior's
+    part (soft targets, DM's weights, the consensus of several experts): 1 for a trusted sample; for
+    the ``m`` untrusted samples of a class, ``m / (m + 1)`` at the border down to ``1 / (m + 1)`` for
+    the highest loss, evenly by rank. Ties in loss keep the earlier sample first. Reconstruction
     (``trust.sizing = "estimated"``, see :mod:`tad.noise_rate`).
     """
     if rates.ndim != 1 or bool(((rates < 0) | (rates > 1)).any()):
         raise ValueError("rates must be one share in [0, 1] per class.")
     trusted = torch.zeros_like(labels, dtype=torch.bool)
-    score = torch.zeros_like(losses, dtype=torch.float)
+    score = torch.ones_like(losses, dtype=torch.float)
     for c in range(rates.shape[0]):
         members = torch.nonzero(labels == c).squeeze(1)
         n = members.numel()
         if n == 0:
             continue
         order = members[torch.argsort(losses[members], stable=True)]
-        score[order] = 1.0 - torch.arange(n, dtype=torch.float) / n
-        trusted[order[: round((1.0 - float(rates[c])) * n)]] = True
+        keep = round((1.0 - float(rates[c])) * n)
+        trusted[order[:keep]] = True
+        m = n - keep
+        score[order[keep:]] = torch.arange(m, 0, -1, dtype=torch.float) / (m + 1)
     return trusted, score
 
 

@@ -91,8 +91,9 @@ def test_a_sized_division_trusts_the_lowest_losses_of_each_class_and_a_clean_cla
     trusted, score = sized_division(losses, labels, torch.tensor([0.0, 0.3]))
     assert trusted[:10].all()  # no estimated noise: the class is not split (negative control)
     assert trusted[10:].tolist() == [False] * 3 + [True] * 7  # the 7 lowest losses of class 1
-    assert score[0] == 1.0 and score[9] == pytest.approx(0.1)
-    assert torch.equal(trusted, score > torch.tensor([0.0, 0.3])[labels])
+    # trusted samples weigh 1; the untrusted ones less, the higher their loss
+    torch.testing.assert_close(score[10:13], torch.tensor([0.25, 0.5, 0.75]))
+    assert torch.equal(trusted, score == 1.0)
     with pytest.raises(ValueError, match="one share"):
         sized_division(losses, labels, torch.tensor([0.0, 1.5]))
 
@@ -116,13 +117,14 @@ def test_the_consensus_of_sized_experts_keeps_the_estimated_size():
 
     def expert(score):
         s = torch.tensor(score)
-        return Expert(torch.zeros(1, 1), [], s > rates[labels], labels, [], s, rates)
+        return Expert(torch.zeros(1, 1), [], s == 1.0, labels, [], s, rates)
 
-    experts = [expert([1.0, 0.75, 0.5, 0.25, 1.0, 0.5]), expert([0.75, 0.5, 1.0, 0.25, 0.5, 1.0])]
+    experts = [expert([1.0, 1.0, 0.6, 0.3, 1.0, 1.0]), expert([1.0, 0.6, 1.0, 0.3, 1.0, 1.0])]
     trusted, majority, _ = consensus_split(experts)
     assert torch.equal(majority, labels)
-    # class 0 keeps 2 of 4 by mean score (0.875, 0.625, 0.75, 0.25): samples 0 and 2; class 1 whole
-    assert trusted.tolist() == [True, False, True, False, True, True]
+    # class 0 keeps 2 of 4 by mean score (1.0, 0.8, 0.8, 0.3): sample 0, then sample 1 of the tie;
+    # class 1 whole
+    assert trusted.tolist() == [True, True, False, False, True, True]
 
 
 def test_estimated_sizing_needs_two_plain_experts():
