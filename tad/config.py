@@ -31,6 +31,7 @@ Scoring = Literal["pass", "online"]
 UntrustedUse = Literal["drop", "soft"]
 TrajectorySource = Literal["dividing", "retrained"]
 TrustSizing = Literal["mixture", "estimated"]
+SizedScore = Literal["rank", "flat"]
 Method = Literal["dm", "mtt", "datm"]
 Arm = Literal["random", "vanilla", "tad", "clean"]
 
@@ -198,6 +199,9 @@ class TrustConfig:
     # their agreement (tad.noise_rate). Reconstruction: the paper sizes its trusted space by a
     # dynamic GMM; a size from a noise-rate estimate is ours (results/cifar10-cpu-noise-rate.json).
     sizing: TrustSizing = "mixture"
+    # A sized division's clean score (tad.trust.sized_division): "rank", the share of the class with a
+    # loss at least the sample's, trusted samples included; "flat", 1 for trusted samples. Reconstruction.
+    sized_score: SizedScore = "rank"
     gmm_max_iter: int = 10  # DivideMix settings
     gmm_tol: float = 1e-2
     gmm_reg_covar: float = 5e-4
@@ -209,6 +213,7 @@ class TrustConfig:
         one_of(self.untrusted, UntrustedUse, "use of untrusted samples")
         one_of(self.trajectories, TrajectorySource, "trajectory source")
         one_of(self.sizing, TrustSizing, "trust sizing")
+        one_of(self.sized_score, SizedScore, "sized score")
         fraction(self, "tau", "tau_min", "tau_max", "min_trusted_fraction")
         fraction(self, "warmup_fraction", closed=False)
         fraction(self, "start_loss_drop", "latest_start_fraction", closed=False)

@@ -23,7 +23,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 from torch import Tensor
 
-from tad.config import TrustConfig
+from tad.config import SizedScore, TrustConfig
 from tad.device import inference_batch
 from tad.evidence import class_evidence, class_seed
 
@@ -278,19 +278,25 @@ def guard_class_minimum(
     return trusted
 
 
-def sized_division(losses: Tensor, labels: Tensor, rates: Tensor) -> tuple[Tensor, Tensor]:
+def sized_division(
+    losses: Tensor, labels: Tensor, rates: Tensor, *, score: SizedScore = "rank"
+) -> tuple[Tensor, Tensor]:
     """Trust, in each class ``c`` of ``labels``, the ``1 - rates[c]`` share of samples with the lowest loss.
 
     Returns the trusted mask (N,) and a clean score (N,) in (0, 1] that plays the clean posterior's
-    part (soft targets, DM's weights, the consensus of several experts): 1 for a trusted sample; for
-    the ``m`` untrusted samples of a class, ``m / (m + 1)`` at the border down to ``1 / (m + 1)`` for
-    the highest loss, evenly by rank. Ties in loss keep the earlier sample first. Reconstruction
-    (``trust.sizing = "estimated"``, see :mod:`tad.noise_rate`).
+    part (soft targets, DM's weights, the consensus of several experts). ``score="rank"``: the share of
+    the sample's class whose loss is at least its own (1 for the lowest loss, ``1 / n`` for the
+    highest), so trusted samples too weigh less the higher their loss, as a mixture's posterior does.
+    ``score="flat"``: 1 for every trusted sample; for the ``m`` untrusted samples of a class,
+    ``m / (m + 1)`` at the border down to ``1 / (m + 1)`` for the highest loss. Ties in loss keep the
+    earlier sample first. Reconstruction (``trust.sizing = "estimated"``, see :mod:`tad.noise_rate`).
     """
     if rates.ndim != 1 or bool(((rates < 0) | (rates > 1)).any()):
         raise ValueError("rates must be one share in [0, 1] per class.")
+    if score not in ("rank", "flat"):
+        raise ValueError(f"unknown sized score {score!r}; choose rank or flat.")
     trusted = torch.zeros_like(labels, dtype=torch.bool)
-    score = torch.ones_like(losses, dtype=torch.float)
+    scores = torch.ones_like(losses, dtype=torch.float)
     for c in range(rates.shape[0]):
         members = torch.nonzero(labels == c).squeeze(1)
         n = members.numel()
@@ -299,9 +305,12 @@ def sized_division(losses: Tensor, labels: Tensor, rates: Tensor) -> tuple[Tenso
         order = members[torch.argsort(losses[members], stable=True)]
         keep = round((1.0 - float(rates[c])) * n)
         trusted[order[:keep]] = True
-        m = n - keep
-        score[order[keep:]] = torch.arange(m, 0, -1, dtype=torch.float) / (m + 1)
-    return trusted, score
+        if score == "rank":
+            scores[order] = 1.0 - torch.arange(n, dtype=torch.float) / n
+        else:
+            m = n - keep
+            scores[order[keep:]] = torch.arange(m, 0, -1, dtype=torch.float) / (m + 1)
+    return trusted, scores
 
 
 def divide(
@@ -326,7 +335,7 @@ def divide(
     recalled status (the caller restores their observed label).
     """
     if noise_rates is not None:
-        trusted, p_clean = sized_division(losses, labels, noise_rates)
+        trusted, p_clean = sized_division(losses, labels, noise_rates, score=config.sized_score)
         thresholds = noise_rates.float().clone()
     else:
         p_clean = clean_posteriors(

@@ -56,8 +56,15 @@ CANDIDATE_SETS: dict[str, dict[str, Overrides]] = {
     # trusted space (MTT and DATM only: run it with --method datm)
     "trajectories": {f"trajectories={t}": (f"trust.trajectories={t}",) for t in ("dividing", "retrained")},
     # size each class's trusted space by the mixture's posterior and thresholds, or by each class's share
-    # of wrong labels estimated from two plain experts (tad.noise_rate)
-    "sizing": {f"sizing={mode}": (f"trust.sizing={mode}",) for mode in ("mixture", "estimated")},
+    # of wrong labels estimated from two plain experts (tad.noise_rate); a sized division's clean score
+    # weighs every sample by its loss rank in its class, or trusted samples alike
+    "sizing": {
+        "sizing=mixture": ("trust.sizing=mixture",),
+        **{
+            f"sizing=estimated,score={score}": ("trust.sizing=estimated", f"trust.sized_score={score}")
+            for score in ("rank", "flat")
+        },
+    },
 }
 
 

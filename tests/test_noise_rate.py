@@ -88,12 +88,19 @@ def test_the_correction_and_its_bad_inputs():
 def test_a_sized_division_trusts_the_lowest_losses_of_each_class_and_a_clean_class_whole():
     labels = torch.tensor([0] * 10 + [1] * 10)
     losses = torch.cat([torch.arange(10.0), torch.arange(10.0).flip(0)])
-    trusted, score = sized_division(losses, labels, torch.tensor([0.0, 0.3]))
+    rates = torch.tensor([0.0, 0.3])
+    trusted, score = sized_division(losses, labels, rates, score="flat")
     assert trusted[:10].all()  # no estimated noise: the class is not split (negative control)
     assert trusted[10:].tolist() == [False] * 3 + [True] * 7  # the 7 lowest losses of class 1
-    # trusted samples weigh 1; the untrusted ones less, the higher their loss
+    # flat: trusted samples weigh 1; the untrusted ones less, the higher their loss
     torch.testing.assert_close(score[10:13], torch.tensor([0.25, 0.5, 0.75]))
     assert torch.equal(trusted, score == 1.0)
+    # rank: every sample weighs the share of its class with a loss at least its own; same division
+    same, rank = sized_division(losses, labels, rates)
+    assert torch.equal(same, trusted) and torch.equal(trusted, rank > rates[labels])
+    assert rank[0] == 1.0 and rank[9] == pytest.approx(0.1) and rank[10] == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="unknown sized score"):
+        sized_division(losses, labels, rates, score="posterior")
     with pytest.raises(ValueError, match="one share"):
         sized_division(losses, labels, torch.tensor([0.0, 1.5]))
 
@@ -132,6 +139,8 @@ def test_estimated_sizing_needs_two_plain_experts():
         ExperimentConfig(expert=ExpertConfig(num_experts=1), trust=TrustConfig(sizing="estimated"))
     with pytest.raises(ValueError, match="trust sizing"):
         TrustConfig(sizing="guess")
+    with pytest.raises(ValueError, match="sized score"):
+        TrustConfig(sized_score="posterior")
 
 
 def test_tad_experts_sized_by_the_vanilla_experts_estimate(tmp_path):
