@@ -161,4 +161,16 @@ def issue_targets(
     return pd.DataFrame.from_records(records)
 
 
-__all__ = ["issue_targets"]
+def targets_side_by_side(before: pd.DataFrame, after: pd.DataFrame, names: tuple[str, str]) -> pd.DataFrame:
+    """Two :func:`issue_targets` tables on the targets both measured: each one's figure and outcome.
+
+    ``names`` label the two (for instance the main grid and the rows run with another setting); a
+    target that either left "not run" is left out, so the table compares like with like.
+    """
+    keys = ["target", "where", "required"]
+    measured = [t[t["outcome"] != "not run"] for t in (before, after)]
+    table = measured[0].merge(measured[1], on=keys, suffixes=(f", {names[0]}", f", {names[1]}"))
+    return table.set_index(keys)
+
+
+__all__ = ["issue_targets", "targets_side_by_side"]

@@ -537,3 +537,25 @@ def test_the_sizing_table_sets_the_sized_rows_beside_the_main_grid():
     assert (line["share, mixture"], line["share, sized"], line["precision, sized"]) == (0.65, 0.6, 0.8)
     assert pd.isna(table.loc[("DATM", "clean"), "TAD, mixture"])  # no main-grid row to compare with
     assert sizing_table(main, []).empty
+
+
+def test_targets_side_by_side_keeps_the_targets_both_measured():
+    from tad.targets import targets_side_by_side
+
+    def table(measured, outcomes):
+        return pd.DataFrame(
+            {
+                "target": ["a", "b", "c"],
+                "where": ["x", "y", "z"],
+                "measured": measured,
+                "required": ["≥ 1", "≥ 1", "≥ 1"],
+                "outcome": outcomes,
+            }
+        )
+
+    before = table([0.5, 2.0, None], ["MISSED", "met", "not run"])
+    after = table([1.5, None, 3.0], ["met", "not run", "met"])
+    both = targets_side_by_side(before, after, ("main", "sized"))
+    assert list(both.index) == [("a", "x", "≥ 1")]
+    assert both.loc[("a", "x", "≥ 1")].tolist() == [0.5, "MISSED", 1.5, "met"]
+    assert list(both.columns) == ["measured, main", "outcome, main", "measured, sized", "outcome, sized"]
