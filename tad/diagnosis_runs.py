@@ -160,7 +160,7 @@ def run_side_study(
     command: Sequence[str] = (),
     on_setting: Callable[[str, dict], None] | None = None,
 ) -> None:
-    """Compute ``study`` (a key of :data:`SIDE_STUDIES`) for each setting missing from ``path``.
+    """Compute ``study`` (a key of ``SIDE_STUDIES``) for each setting missing from ``path``.
 
     ``on_setting(setting, entry)`` receives each new setting's entry.
     """
