@@ -225,6 +225,24 @@ def _expert(
     return expert
 
 
+def final_scores(
+    expert: Expert,
+    model: ModelConfig,
+    images: Tensor,
+    labels: Tensor,
+    num_classes: int,
+    *,
+    device: torch.device | None = None,
+) -> SampleScores:
+    """``expert``'s final network scoring every sample of ``images`` against ``labels`` (on the CPU by
+    default)."""
+    device = device or torch.device("cpu")
+    shape = {"channels": images.shape[1], "num_classes": num_classes, "image_size": images.shape[-1]}
+    net = build_model(model, **shape).to(device)
+    torch.nn.utils.vector_to_parameters(expert.final_params.to(device), net.parameters())
+    return score_samples(net, images, labels)
+
+
 def static_filter(
     images: Tensor,
     noisy_labels: Tensor,
@@ -245,10 +263,7 @@ def static_filter(
     plain = train_experts(
         "vanilla", images, noisy_labels, clean_labels, num_classes, single, root=root, device=device
     )[0]
-    shape = {"channels": images.shape[1], "num_classes": num_classes, "image_size": images.shape[-1]}
-    net = build_model(spec.model, **shape).to(device)
-    torch.nn.utils.vector_to_parameters(plain.final_params.to(device), net.parameters())
-    scores = score_samples(net, images, noisy_labels)
+    scores = final_scores(plain, spec.model, images, noisy_labels, num_classes, device=device)
     none = torch.zeros_like(noisy_labels, dtype=torch.bool)
     return divide(scores.losses, noisy_labels, none, num_classes, config=spec.trust, seed=spec.seed)
 
@@ -281,13 +296,10 @@ def plain_noise_rates(
         device=device,
         world=world,
     )
-    shape = {"channels": images.shape[1], "num_classes": num_classes, "image_size": images.shape[-1]}
-    probs = []
-    for expert in plain:
-        net = build_model(spec.model, **shape).to(device)
-        torch.nn.utils.vector_to_parameters(expert.final_params.to(device), net.parameters())
-        probs.append(score_samples(net, images, noisy_labels).probs)
-    return estimate_noise_rates(probs[0], probs[1], noisy_labels, num_classes)
+    first, second = (
+        final_scores(e, spec.model, images, noisy_labels, num_classes, device=device).probs for e in plain
+    )
+    return estimate_noise_rates(first, second, noisy_labels, num_classes)
 
 
 def consensus_split(experts: list[Expert], *, level: float = 0.5) -> tuple[Tensor, Tensor, Tensor]:
@@ -325,6 +337,7 @@ __all__ = [
     "Expert",
     "ExpertSpec",
     "consensus_split",
+    "final_scores",
     "plain_noise_rates",
     "static_filter",
     "train_experts",

@@ -40,7 +40,7 @@ import torch
 from torch import Tensor
 
 from tad.arms import consensus_state, evaluate_arm, trusted_pool
-from tad.buffer import Expert
+from tad.buffer import Expert, final_scores
 from tad.config import ExperimentConfig, TrustConfig
 from tad.context import NoisyData, RunContext, prepare_data
 from tad.distill.datm import initial_synthetic_set
@@ -52,7 +52,7 @@ from tad.noise_rate import agreement_error, confident_learning_rates, corrected_
 from tad.recalibrate import recalibrate
 from tad.rng import generator
 from tad.targets import SHARE_BAND
-from tad.trust import SampleScores, TrustSplit, score_samples
+from tad.trust import SampleScores, TrustSplit
 
 Progress = Callable[[str, int, int], None]
 
@@ -305,12 +305,7 @@ def _accuracy(labels: Tensor, clean_labels: Tensor, chosen: Tensor) -> float | N
 
 def _final_scores(expert: Expert, config: ExperimentConfig, nd: NoisyData) -> SampleScores:
     """``expert``'s final network scoring every training sample against its final labels."""
-    images = nd.data.train_images
-    net = build_model(
-        config.model, channels=images.shape[1], num_classes=nd.data.num_classes, image_size=images.shape[-1]
-    ).eval()
-    net.load_state_dict(unflatten_params(net, expert.final_params), strict=False)
-    return score_samples(net, images, expert.labels)
+    return final_scores(expert, config.model, nd.data.train_images, expert.labels, nd.data.num_classes)
 
 
 def ranked_accuracy(

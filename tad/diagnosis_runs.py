@@ -30,6 +30,7 @@ from tad.diagnose import (
     recall_ceiling,
     separability,
 )
+from tad.noise_rate import prediction_agreement
 from tad.pipeline import machine_description
 from tad.presets import with_noise
 from tad.reproduce import append_result, read_results
@@ -134,9 +135,7 @@ def _noise_rate_entry(config: ExperimentConfig, diagnosis: Diagnosis) -> dict:
     for kind in ("vanilla", "tad"):
         experts = diagnosis.experts(kind)
         each = [ensemble_probs([e], config, diagnosis.nd) for e in experts]
-        agreement = (
-            float((each[0].argmax(dim=1) == each[1].argmax(dim=1)).float().mean()) if len(each) > 1 else None
-        )
+        agreement = prediction_agreement(each[0], each[1]) if len(each) > 1 else None
         entry[kind] = noise_rate_estimate(torch.stack(each).mean(dim=0), diagnosis.nd, agreement=agreement)
     return entry
 

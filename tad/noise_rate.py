@@ -52,6 +52,11 @@ def confident_learning_rates(probs: Tensor, labels: Tensor, num_classes: int) ->
     return rates
 
 
+def prediction_agreement(first: Tensor, second: Tensor) -> float:
+    """The share of samples on which two probability tables (N, C) predict the same class."""
+    return float((first.argmax(dim=1) == second.argmax(dim=1)).float().mean())
+
+
 def agreement_error(agreement: float) -> float:
     """One network's error rate implied by two networks' agreement, were their errors independent."""
     if not 0.0 <= agreement <= 1.0:
@@ -97,7 +102,7 @@ def estimate_noise_rates(
             f"both probability tables must have shape ({labels.shape[0]}, {num_classes}); "
             f"got {tuple(first.shape)} and {tuple(second.shape)}."
         )
-    agreement = float((first.argmax(dim=1) == second.argmax(dim=1)).float().mean())
+    agreement = prediction_agreement(first, second)
     error = agreement_error(agreement)
     raw = confident_learning_rates((first + second) / 2, labels, num_classes)
     rates = torch.nan_to_num(corrected_rates(raw, error), nan=0.0)
@@ -110,4 +115,5 @@ __all__ = [
     "confident_learning_rates",
     "corrected_rates",
     "estimate_noise_rates",
+    "prediction_agreement",
 ]

@@ -324,16 +324,16 @@ def sizing_table(main_rows: list[dict], sized_rows: list[dict]) -> pd.DataFrame:
     grid's columns are NaN where it has no row of that method and setting.
     """
     main = {(r["method"], r["setting"]): r for r in main_rows if r.get("variant", "full") == "full"}
+
+    def tad(r: dict, field: str) -> float | None:
+        return (r.get("arms", {}).get("tad") or {}).get(field)
+
+    def final(r: dict, field: str) -> float | None:
+        return ((r.get("trust") or {}).get("final") or {}).get(field)
+
     records = []
     for row in sized_rows:
         before = main.get((row["method"], row["setting"]), {})
-
-        def tad(r: dict, field: str) -> float | None:
-            return (r.get("arms", {}).get("tad") or {}).get(field)
-
-        def final(r: dict, field: str) -> float | None:
-            return ((r.get("trust") or {}).get("final") or {}).get(field)
-
         records.append(
             {
                 "method": row["method"].upper(),

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import tad.buffer as buffer
-from tad.buffer import Expert, ExpertSpec, consensus_split, train_experts
+from tad.buffer import Expert, ExpertSpec, consensus_split, plain_noise_rates, train_experts
 from tad.checkpoint import safe_load
 from tad.config import (
     AugmentConfig,
@@ -253,3 +253,26 @@ def test_diverted_experts_train_on_the_tad_experts_final_space(tmp_path):
         assert not any(h["divided"] for h in expert.history)  # no division, from the first epoch on
     with pytest.raises(ValueError, match="train on a given split"):
         train_experts("diverted", images, noisy, clean, 3, spec, root=None, device=CPU)
+
+
+def test_tad_experts_sized_by_the_vanilla_experts_estimate(tmp_path):
+    images, noisy, clean = make_problem(n_per_class=24)
+    spec = replace(SPEC, trust=replace(SPEC.trust, sizing="estimated"))
+    experts = train_experts("tad", images, noisy, clean, 3, spec, root=tmp_path, device=CPU)
+    estimate = plain_noise_rates(images, noisy, clean, 3, spec, root=tmp_path, device=CPU)
+    # the estimate reads vanilla experts 0 and 1: the vanilla arm's own files
+    assert {p.name for p in SPEC.folder(tmp_path, "vanilla").glob("expert_*.pt")} == {
+        "expert_000.pt",
+        "expert_001.pt",
+    }
+    for e in experts:
+        torch.testing.assert_close(e.noise_rates, estimate.rates)
+        for c in range(3):
+            members = e.labels == c
+            kept = int(e.trusted[members].sum())
+            expected = max(round((1 - float(estimate.rates[c])) * int(members.sum())), 0)
+            assert kept >= expected  # the class minimum and recalls can only add
+    trusted, _, _ = consensus_split(experts)
+    for c in range(3):
+        members = noisy == c
+        assert int(trusted[members].sum()) == round((1 - float(estimate.rates[c])) * int(members.sum()))
