@@ -256,8 +256,9 @@ def static_filter(
     """The two-stage baseline's filter: one division by a plainly trained expert, before distillation.
 
     The first vanilla expert (shared with the vanilla arm) scores every sample with its
-    final parameters; one class-wise GMM division, without recall, gives the trusted
-    space on which the baseline's experts then train from scratch.
+    final parameters; one division, without recall, gives the trusted space on which the
+    baseline's experts then train from scratch. The division is the one ``trust.sizing`` names:
+    a class-wise GMM, or each class sized by the noise rates of :func:`plain_noise_rates`.
     """
     single = replace(spec, expert=replace(spec.expert, num_experts=1))
     plain = train_experts(
@@ -265,7 +266,14 @@ def static_filter(
     )[0]
     scores = final_scores(plain, spec.model, images, noisy_labels, num_classes, device=device)
     none = torch.zeros_like(noisy_labels, dtype=torch.bool)
-    return divide(scores.losses, noisy_labels, none, num_classes, config=spec.trust, seed=spec.seed)
+    rates = None
+    if spec.trust.sizing == "estimated":
+        rates = plain_noise_rates(
+            images, noisy_labels, clean_labels, num_classes, spec, root=root, device=device
+        ).rates
+    return divide(
+        scores.losses, noisy_labels, none, num_classes, config=spec.trust, seed=spec.seed, noise_rates=rates
+    )
 
 
 def plain_noise_rates(

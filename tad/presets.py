@@ -260,7 +260,8 @@ PRESETS: dict[str, ExperimentConfig] = {
         name="dm-cifar10",
         data=DataConfig(dataset="cifar10"),
         model=ModelConfig(width=128, depth=3),
-        expert=ExpertConfig(num_experts=1, epochs=50, lr=0.01, momentum=0.0, batch_size=256),
+        # two experts: the trusted space's size is estimated from two plain networks (trust.sizing)
+        expert=ExpertConfig(num_experts=2, epochs=50, lr=0.01, momentum=0.0, batch_size=256),
         dm=DMConfig(iterations=20000, lr_img=1.0, batch_real=256),
         eval=EvalConfig(num_eval=5, epochs=1000, batch_size=256),
     ),

@@ -78,6 +78,8 @@ def test_killed_after_k_experts_then_rerun_gives_the_same_files(tmp_path, monkey
     train_experts("tad", images, noisy, clean, 3, SPEC, root=uninterrupted, device=CPU)
 
     interrupted = tmp_path / "b"
+    # the plain experts whose predictions size the trusted space (trust.sizing) train first, uncounted
+    train_experts("vanilla", images, noisy, clean, 3, SPEC, root=interrupted, device=CPU)
     real_train = buffer.fit_expert
     calls = {"n": 0}
 
@@ -110,7 +112,10 @@ def test_killed_after_k_experts_then_rerun_gives_the_same_files(tmp_path, monkey
 
 def test_an_interrupted_expert_continues_from_its_last_epoch(tmp_path, monkeypatch):
     images, noisy, clean = make_problem()
-    spec = replace(SPEC, expert=replace(SPEC.expert, num_experts=1))
+    # one expert, so the mixture division (a sized one first trains two plain experts)
+    spec = replace(
+        SPEC, expert=replace(SPEC.expert, num_experts=1), trust=replace(SPEC.trust, sizing="mixture")
+    )
     reference = train_experts("tad", images, noisy, clean, 3, spec, root=tmp_path / "a", device=CPU)[0]
 
     real_save = buffer.atomic_save
@@ -125,7 +130,7 @@ def test_an_interrupted_expert_continues_from_its_last_epoch(tmp_path, monkeypat
     monkeypatch.setattr(buffer, "atomic_save", dies_after_two_epochs)
     with pytest.raises(KeyboardInterrupt):
         train_experts("tad", images, noisy, clean, 3, spec, root=tmp_path / "b", device=CPU)
-    partial = SPEC.folder(tmp_path / "b", "tad") / "expert_000.partial.pt"
+    partial = spec.folder(tmp_path / "b", "tad") / "expert_000.partial.pt"
     assert safe_load(partial, buffer._SAVED)["progress"].epoch == 2  # a partial expert reads safely
     monkeypatch.setattr(buffer, "atomic_save", real_save)
     resumed = train_experts("tad", images, noisy, clean, 3, spec, root=tmp_path / "b", device=CPU)[0]
@@ -204,10 +209,12 @@ def test_expert_k_of_every_kind_shares_its_random_stream():
 
 
 def test_a_tad_expert_that_finds_no_noise_is_the_vanilla_expert():
-    # Clean labels, no consistency term: the evidence test splits no class, nothing is recalled, and
-    # with shared batches and augmentations the TAD expert's trajectory is the vanilla one, bit for bit.
+    # Clean labels, no consistency term: the mixture's evidence test splits no class, nothing is
+    # recalled, and with shared batches and augmentations the TAD expert's trajectory is the vanilla
+    # one, bit for bit. (A sized division trusts a class whole only when its estimated rate is 0.)
     images, _, clean = make_problem()
-    spec = replace(SPEC, noise=NoiseConfig(kind="clean"), trust=replace(SPEC.trust, lambda_cons=0.0))
+    trust = replace(SPEC.trust, lambda_cons=0.0, sizing="mixture")
+    spec = replace(SPEC, noise=NoiseConfig(kind="clean"), trust=trust)
     vanilla = train_experts("vanilla", images, clean, clean, 3, spec, root=None, device=CPU)
     tad = train_experts("tad", images, clean, clean, 3, spec, root=None, device=CPU)
     for v, t in zip(vanilla, tad, strict=True):

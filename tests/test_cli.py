@@ -80,8 +80,8 @@ BAD_INPUTS = [
     (["reproduce", "--set", "eval.epochs=2"], "a run changed with --set needs a results file of its own"),
     (["reproduce", "--set", "seed=2"], "--set cannot change seed: use --seed."),
     (
-        ["reproduce", "--grid", "ablations", "--set", "trust.evidence=false", "--results", "r.jsonl"],
-        "--set cannot change trust.evidence: the ablations grid's split-every-class rows set it.",
+        ["reproduce", "--grid", "ablations", "--set", "trust.sizing=mixture", "--results", "r.jsonl"],
+        "--set cannot change trust.sizing: the ablations grid's mixture-division rows set it.",
     ),
     (["diagnose", "--settings", "bogus-40"], "unknown setting(s) ['bogus-40']"),
     (["diagnose", "--separability", "--no-oracle"], "--separability trains experts only, so --no-oracle"),
@@ -259,6 +259,7 @@ TINY = [
         "model.depth=2",
         "expert.epochs=3",
         "expert.num_experts=1",
+        "trust.sizing=mixture",  # one expert: a sized division needs two plain ones
         "expert.batch_size=64",
         "dm.iterations=3",
         "eval.num_eval=1",

@@ -23,7 +23,7 @@ def test_the_shortened_preset_keeps_the_inner_loop_and_cuts_the_lengths():
     assert short.model == full.model and short.data == full.data
     # an expert must span one match even when asked for fewer epochs (CIFAR-100 IPC 1 matches 3 epochs)
     c100 = shortened(
-        get_preset("datm-cifar100-ipc1"), experts=1, expert_epochs=2, iterations=5, eval_epochs=1
+        get_preset("datm-cifar100-ipc1"), experts=2, expert_epochs=2, iterations=5, eval_epochs=1
     )
     assert c100.tm.snapshots_needed <= c100.expert.epochs
 

@@ -54,10 +54,9 @@ def test_ablations_change_one_thing_and_run_only_tad():
     assert configs["two-stage"].trust.schedule == "static" and not configs["two-stage"].recalib.enabled
     assert configs["outer-only"].trust.lambda_cons == 0 and not configs["outer-only"].recalib.enabled
     assert configs["outer+consistency"].trust.lambda_cons == base.trust.lambda_cons
-    assert configs["global-threshold"].trust.threshold_rule == "global"
     assert configs["mahalanobis-only"].recalib.reliability == "mahalanobis"
     assert configs["cosine-only"].recalib.reliability == "cosine"
-    assert base.trust.evidence and not configs["split-every-class"].trust.evidence
+    assert base.trust.sizing == "estimated" and configs["mixture-division"].trust.sizing == "mixture"
     assert configs["fixed-start"].trust.start_loss_drop == 0.0
     assert base.trust.loss_ema == 0.0 and configs["loss-average"].trust.loss_ema == 0.8
     assert configs["drop-untrusted"].trust.untrusted == "drop"
@@ -173,6 +172,7 @@ def test_selection_scores_the_distilled_set_on_the_noisy_validation_labels():
         noise=NoiseConfig(kind="symmetric", rate=0.4),
         model=replace(config.model, width=4, depth=2),
         expert=replace(config.expert, epochs=3, batch_size=64, num_experts=1),
+        trust=replace(config.trust, sizing="mixture"),  # one expert: the mixture division
         dm=replace(config.dm, iterations=3),
         eval=replace(config.eval, num_eval=1, epochs=5),
         ipc=2,
@@ -259,8 +259,8 @@ def test_settings_since_names_what_changed_after_a_row_was_written():
     row["config"]["trust"]["evidence_ratio"] = 7.0
     assert settings_since(row) == {"trust.evidence_ratio": (7.0, ExperimentConfig().trust.evidence_ratio)}
     # an ablation row is compared with its variant applied; a renamed or later field reads as it was
-    ablation = {"variant": "split-every-class", "config": to_dict(ExperimentConfig())}
-    ablation["config"]["trust"]["evidence"] = False
+    ablation = {"variant": "mixture-division", "config": to_dict(ExperimentConfig())}
+    ablation["config"]["trust"]["sizing"] = "mixture"
     ablation["config"]["trust"]["threshold"] = ablation["config"]["trust"].pop("threshold_rule")
     del ablation["config"]["trust"]["trajectories"]
     assert settings_since(ablation) == {}

@@ -171,6 +171,8 @@ def test_more_ranks_than_work_is_refused(tmp_path):
         "eval.num_eval=1",
         "--set",
         "expert.num_experts=1",
+        "--set",
+        "trust.sizing=mixture",  # one expert: a sized division needs two plain ones
         "--out",
         str(tmp_path),
         ranks=True,
