@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -18,13 +18,15 @@
 #
 # TAD's outer loop splits the noisy training set into a *trusted* and an *untrusted* space and trains
 # on the trusted one. Following the summaries of the paper, the split comes from a class-wise Gaussian
-# mixture on per-sample losses; the details (when to start dividing, which classes show evidence of
-# noise at all, per-class loss normalisation, FlexMatch-style thresholds) are our reconstruction and are
-# listed on the [method page](../book/method.md).
+# mixture on per-sample losses. Our default (a reconstruction, chosen on noisy validation splits of
+# CIFAR-10; see the [method page](../book/method.md)) keeps the per-sample losses but decides *how many*
+# samples of a class to trust from an estimate of the class's share of wrong labels, taken from two
+# plainly trained networks; the mixture is the alternative (`trust.sizing="mixture"`).
 #
-# This notebook trains one trust-aware expert on noisy labels and opens up its first division: the loss
-# distribution of every class with its fitted mixture and threshold. It then measures the trusted space
-# against the true labels and follows it over the epochs.
+# This notebook estimates those shares, trains one trust-aware expert on noisy labels and opens up its
+# first division: the loss distribution of every class with its trusted range, beside the mixture the
+# alternative would fit. It then measures the trusted space against the true labels and follows it over
+# the epochs.
 
 # %% tags=["remove-cell"]
 # Set-up on a fresh Colab runtime (does nothing elsewhere): fetch the repository, with the package and
@@ -68,14 +70,15 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
+import torch
 
 from tad.context import prepare_data
 from tad.device import resolve_device
 from tad.diversion import trust_diagnostics
 from tad.evidence import class_evidence
 from tad.plots import loss_mixture_panels, trusted_space_plot
-from tad.replay import replay_config, replay_division, train_recorded_expert
-from tad.trust import fit_class_gmms, normalise_losses
+from tad.replay import estimate_rates, replay_config, replay_division, train_recorded_expert
+from tad.trust import divide, fit_class_gmms, normalise_losses
 
 # %% [markdown]
 # ## Data, noise and configuration
@@ -107,6 +110,31 @@ earliest, latest = (
 print(f"expert: {config.expert.epochs} epochs; the first division comes after {earliest} to {latest} of them")
 
 # %% [markdown]
+# ## How much of each class to trust
+#
+# Two networks train plainly on the noisy labels (in a full run they are the vanilla arm's first two
+# experts). Confident learning on their mean prediction counts, for each label, the share of its
+# samples that the networks confidently place in another class; the share their own errors explain,
+# read from how often the two agree, is taken out. The true share of wrong labels is shown beside the
+# estimate; the estimate never reads it.
+
+# %%
+estimate = estimate_rates(nd, config, device=device)
+rates = estimate.rates
+pd.DataFrame(
+    {
+        "estimated share of wrong labels": rates.numpy(),
+        "uncorrected estimate": estimate.raw.numpy(),
+        "true share": [float((clean[noisy == c] != c).float().mean()) for c in range(num_classes)],
+    },
+    index=names,
+).round(3).T
+
+# %%
+agreement, error = estimate.agreement, estimate.error
+print(f"the two networks agree on {agreement:.3f} of the samples: one errs on about {error:.3f}")
+
+# %% [markdown]
 # ## One trust-aware expert
 #
 # The expert trains on every sample until its training loss has fallen 10% below $\ln C$ (within the
@@ -117,26 +145,33 @@ print(f"expert: {config.expert.epochs} epochs; the first division comes after {e
 # after every epoch, so we can go back to any of them.
 
 # %%
-run = train_recorded_expert(nd, config, device=device)
+run = train_recorded_expert(nd, config, device=device, noise_rates=rates)
 
 # %% [markdown]
 # ## The first division, class by class
 #
 # The first division comes when every label is still the observed one. We restore the expert's
-# parameters from that moment, score all samples and repeat the outer step (`replay_division`), this
-# time keeping the mixtures. Each panel shows one class of observed labels: the min-max normalised losses
-# of samples whose label is right (blue) and wrong (orange), the two mixture components, and in green the
-# range of losses whose clean posterior reaches the class threshold $\tau_c$. A class whose losses show
-# no evidence of noise (table below) is trusted whole, whatever its mixture looks like.
+# parameters from that moment, score all samples and repeat the outer step (`replay_division`). Each
+# panel shows one class of observed labels: the min-max normalised losses of samples whose label is
+# right (blue) and wrong (orange), and in green the range of losses the division trusts: the
+# $1 - \hat\eta_c$ share of the class with the lowest losses. The black curves are the two components
+# of the mixture that the alternative division (`sizing="mixture"`) would fit to the same losses.
 
 # %%
 warmup = next(i for i, h in enumerate(run.history) if h["divided"])  # plain epochs before the first division
 print(f"first division after {warmup} epochs (mean training loss {run.history[warmup - 1]['loss']:.2f})")
-scores, first = replay_division(run, warmup, nd, config)
+scores, first = replay_division(run, warmup, nd, config, noise_rates=rates)
 fits = fit_class_gmms(scores.losses, noisy, num_classes, config=config.trust, seed=seed)
 normalised = normalise_losses(scores.losses, noisy, num_classes, per_class=config.trust.classwise_gmm)
+cuts = [float(normalised[(noisy == c) & first.trusted].max()) for c in range(num_classes)]
 fig = loss_mixture_panels(
-    normalised.numpy(), noisy.numpy(), (noisy == clean).numpy(), fits, first.thresholds.numpy(), names
+    normalised.numpy(),
+    noisy.numpy(),
+    (noisy == clean).numpy(),
+    fits,
+    first.thresholds.numpy(),
+    names,
+    cuts=cuts,
 )
 plt.show()
 
@@ -144,9 +179,10 @@ plt.show()
 # By the first division, wrongly labelled samples tend to have higher losses than right ones: a network
 # learns the label that most samples of a class share before it memorises the flipped ones. In most
 # classes they form the high-loss component; where the two groups overlap, the division is poor, and
-# the later epochs have to make up for it. The thresholds differ by class: a class whose posteriors
-# rarely pass $\tau$ gets a lower bar (never below $\tau_{\min}$), so that it keeps enough trusted
-# samples.
+# the later epochs have to make up for it. The sized division cuts each class where its estimated share
+# of wrong labels says; the mixture would instead decide the size from the shape of the losses, after a
+# test of whether they show noise at all (the table below, for the mixture only), with a threshold
+# $\tau_c$ per class.
 
 # %%
 evidence = class_evidence(
@@ -182,6 +218,20 @@ quality = {
         "trusted_fraction": 1.0,
     },
     "first division": trust_diagnostics(first, noisy, clean, num_classes),
+    "first division, the mixture's instead": trust_diagnostics(
+        divide(
+            scores.losses,
+            noisy,
+            torch.zeros_like(noisy, dtype=torch.bool),
+            num_classes,
+            config=config.trust,
+            seed=seed,
+            predictions=scores.probs.argmax(dim=1),
+        ),
+        noisy,
+        clean,
+        num_classes,
+    ),
     "final trusted space": trust_diagnostics(run.state.split, noisy, clean, num_classes),
 }
 pd.DataFrame(quality).T[["precision", "recall", "trusted_fraction"]].astype(float).round(3)
@@ -196,8 +246,9 @@ if final["pseudo_label_accuracy"] is not None:
 # ## The trusted space over the epochs
 #
 # Until the first division everything is trusted, wrong labels included. At the first division the trusted
-# space shrinks to the samples the mixture calls clean; afterwards the inner loop recalls untrusted
-# samples with pseudo-labels, and the trusted space grows again while its labels get more accurate.
+# space shrinks to each class's estimated share of right labels; afterwards the inner loop recalls
+# untrusted samples with pseudo-labels, which adds them to the class of their pseudo-label, and the
+# trusted space grows by the share of them that class trusts.
 
 # %%
 fig = trusted_space_plot(run.history)
@@ -213,6 +264,8 @@ if out_dir is not None:
         "first": quality["first division"],
         "final": final,
         "thresholds": first.thresholds.tolist(),
+        "rates": rates.tolist(),
+        "true_rates": [float((clean[noisy == c] != c).float().mean()) for c in range(num_classes)],
         "history": run.history,
     }
     Path(out_dir).mkdir(parents=True, exist_ok=True)

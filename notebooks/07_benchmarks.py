@@ -84,9 +84,9 @@ print("machine:", overhead["machine"]["platform"], f"({overhead['machine']['thre
 # in the default `pass` scoring mode an evaluation pass over all samples (losses, predictions and
 # features), the division (by default each class sized by its estimated noise rate, which a run estimates
 # once before the experts train; the benchmark takes it from its warmed-up network, outside the timings)
-# and the Mahalanobis recall; the `online` mode takes those inputs from the training pass itself. A DM iteration with TAD only draws its real batches from
-# the trusted space, so its cost should not change. The target of the method work is a ratio of at most
-# 1.25 per expert epoch in the default mode.
+# and the Mahalanobis recall; the `online` mode takes those inputs from the training pass itself. A DM
+# iteration with TAD only draws its real batches from the trusted space, so its cost should not change.
+# The target of the method work is a ratio of at most 1.25 per expert epoch in the default mode.
 
 # %% tags=["hide-input"]
 rows = {f"expert epoch: {k}": v for k, v in overhead["expert_epoch"].items()}

@@ -81,7 +81,7 @@ def run_tad_experts(ctx: RunContext) -> tuple[TrustState, list[dict]]:
 
 def consensus_state(experts: list[Expert], noisy_labels: Tensor, num_classes: int) -> TrustState:
     """The trusted space of several trust-aware experts, their mean posterior as the clean score."""
-    trusted, labels, score = consensus_split(experts)
+    trusted, labels, score = consensus_split(experts, observed=noisy_labels)
     recalled = trusted & (labels != noisy_labels)
     return TrustState(split=TrustSplit(trusted, labels, recalled, score, torch.zeros(num_classes)))
 

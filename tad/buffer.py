@@ -103,8 +103,10 @@ class ExpertSpec:
         clean_labels: Tensor,
         num_classes: int,
         fixed_split: TrustSplit | None = None,
+        noise_rates: Tensor | None = None,
     ) -> ExpertTask:
-        """What an expert of ``kind`` trains on: ``clean`` reads the true labels; only ``tad`` divides."""
+        """What an expert of ``kind`` trains on: ``clean`` reads the true labels; only ``tad`` divides,
+        by ``noise_rates`` when ``trust.sizing = "estimated"``."""
         return ExpertTask(
             images,
             clean_labels if kind == "clean" else noisy_labels,
@@ -116,6 +118,7 @@ class ExpertSpec:
             augment=self.augment,
             clean_labels=clean_labels,
             fixed_split=fixed_split,
+            noise_rates=noise_rates if kind == "tad" else None,
         )
 
 
@@ -168,12 +171,12 @@ def train_experts(
         )
     if world.distributed and folder is None:
         raise ValueError("experts shared by several ranks need a buffer folder that they all see.")
-    task = spec.task(kind, images, noisy_labels, clean_labels, num_classes, fixed_split)
+    rates = None
     if kind == "tad" and spec.trust.enabled and spec.trust.sizing == "estimated":
-        estimate = plain_noise_rates(
+        rates = plain_noise_rates(
             images, noisy_labels, clean_labels, num_classes, spec, root=root, device=device, world=world
-        )
-        task = replace(task, noise_rates=estimate.rates)
+        ).rates
+    task = spec.task(kind, images, noisy_labels, clean_labels, num_classes, fixed_split, rates)
     n = spec.expert.num_experts
     share, mine = world.share(range(n)), {}
     for k in share:
@@ -310,7 +313,9 @@ def plain_noise_rates(
     return estimate_noise_rates(first, second, noisy_labels, num_classes)
 
 
-def consensus_split(experts: list[Expert], *, level: float = 0.5) -> tuple[Tensor, Tensor, Tensor]:
+def consensus_split(
+    experts: list[Expert], *, level: float = 0.5, observed: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
     """The trusted space of several experts: majority labels, mean clean-probability, trusted set.
 
     Each expert contributes its clean posterior for a sample when its label is the majority
@@ -321,7 +326,9 @@ def consensus_split(experts: list[Expert], *, level: float = 0.5) -> tuple[Tenso
 
     Experts whose divisions were sized by estimated noise rates (``trust.sizing = "estimated"``)
     carry a rank score instead of a posterior; their consensus keeps the same size: in each class
-    of the majority labels, the ``1 - rate`` share with the highest mean score.
+    of the majority labels, the ``1 - rate`` share with the highest mean score among the samples whose
+    majority label is their ``observed`` one, and the relabelled (recalled) samples scored at least as
+    high (:func:`tad.trust.sized_division`; without ``observed``, every sample counts toward the size).
     """
     labels = torch.stack([e.labels for e in experts])  # (E, N)
     majority = torch.mode(labels, dim=0).values
@@ -334,7 +341,8 @@ def consensus_split(experts: list[Expert], *, level: float = 0.5) -> tuple[Tenso
     score = (posteriors * (labels == majority)).mean(dim=0)
     rates = experts[0].noise_rates
     if rates is not None:
-        trusted, _ = sized_division(-score, majority, rates)
+        relabelled = None if observed is None else majority != observed
+        trusted, _ = sized_division(-score, majority, rates, recalled=relabelled)
         return trusted, majority, score
     return score >= level, majority, score
 

@@ -72,6 +72,15 @@ class ExpertTask:
     fixed_split: TrustSplit | None = None
     noise_rates: Tensor | None = None  # (C,) estimated shares of wrong labels (trust.sizing="estimated")
 
+    def __post_init__(self) -> None:
+        divides = self.trust.enabled and self.fixed_split is None
+        if divides and self.trust.sizing == "estimated" and self.noise_rates is None:
+            raise ValueError(
+                'trust.sizing="estimated" sizes each class by its estimated share of wrong labels: pass '
+                "noise_rates (tad.buffer.plain_noise_rates estimates them from two plain experts), or set "
+                'trust.sizing="mixture".'
+            )
+
     @property
     def dynamic(self) -> bool:
         """Whether the outer and inner loops run between epochs (a TAD expert)."""
@@ -296,10 +305,18 @@ def final_division(
         return state
     seed = sklearn_seed(trust_seed, "final")
     if task.trust.schedule == "static":
-        # The two-stage baseline: one GMM division of a plainly trained model, no recall.
+        # The two-stage baseline: one division of a plainly trained model, no recall.
         scores = score_samples(net, task.images, task.labels)
         no_recalls = torch.zeros_like(task.labels, dtype=torch.bool)
-        split = divide(scores.losses, task.labels, no_recalls, task.num_classes, config=task.trust, seed=seed)
+        split = divide(
+            scores.losses,
+            task.labels,
+            no_recalls,
+            task.num_classes,
+            config=task.trust,
+            seed=seed,
+            noise_rates=task.noise_rates,
+        )
         return TrustState(split=split)
     return outer_inner_step(task, net, state, seed=seed, recorded=recorded)[0]
 
@@ -317,13 +334,27 @@ def train_expert(
     generator: torch.Generator,
     device: torch.device,
     clean_labels: Tensor | None = None,
+    noise_rates: Tensor | None = None,
     **run: Any,
 ) -> ExpertRun:
     """:func:`fit_expert` on the :class:`ExpertTask` these keywords describe (the notebooks' call).
 
-    ``run`` passes ``record_trajectory``, ``callback``, ``resume`` and ``on_progress`` on.
+    ``noise_rates`` (C,) size the trusted space when ``trust.sizing = "estimated"``
+    (:func:`tad.buffer.plain_noise_rates`). ``run`` passes ``record_trajectory``, ``callback``,
+    ``resume`` and ``on_progress`` on.
     """
-    task = ExpertTask(images, noisy_labels, num_classes, model, expert, trust, recalib, augment, clean_labels)
+    task = ExpertTask(
+        images,
+        noisy_labels,
+        num_classes,
+        model,
+        expert,
+        trust,
+        recalib,
+        augment,
+        clean_labels,
+        noise_rates=noise_rates,
+    )
     return fit_expert(task, generator=generator, device=device, **run)
 
 

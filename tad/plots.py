@@ -161,13 +161,16 @@ def loss_mixture_panels(
     thresholds: np.ndarray,
     class_names: Sequence[str],
     *,
+    cuts: np.ndarray | None = None,
     bins: int = 25,
     columns: int = 5,
 ) -> Figure:
     """Per class: a stacked histogram of normalised losses (right vs wrong label), the two fitted
     mixture components, and the shaded range of losses whose clean posterior reaches ``τ_c``.
 
-    The histogram is scaled as a density, so it and the weighted component densities share an axis.
+    With ``cuts`` (C,), the shaded range is instead every normalised loss up to ``cuts[c]``: the
+    trusted range of a division sized by noise rates (``thresholds`` then holds the rates). The
+    histogram is scaled as a density, so it and the weighted component densities share an axis.
     """
     num_classes = len(class_names)
     rows = (num_classes + columns - 1) // columns
@@ -188,7 +191,12 @@ def loss_mixture_panels(
             dens = fit.densities(grid)
             ax.plot(grid, dens[:, 0], color="k", lw=1)
             ax.plot(grid, dens[:, 1], color="k", lw=1, ls="--")
+        trusted = None
+        if cuts is not None:
+            trusted = grid <= float(cuts[c])
+        elif fit is not None:
             trusted = fit.clean_posterior(grid) >= float(thresholds[c])
+        if trusted is not None:
             ax.fill_between(
                 grid,
                 0,
@@ -199,7 +207,8 @@ def loss_mixture_panels(
                 lw=0,
                 transform=ax.get_xaxis_transform(),
             )
-        ax.set_title(f"{class_names[c]}  (τ = {float(thresholds[c]):.2f})", fontsize=8)
+        symbol = "rate" if cuts is not None else "τ"
+        ax.set_title(f"{class_names[c]}  ({symbol} = {float(thresholds[c]):.2f})", fontsize=8)
         ax.tick_params(labelsize=6)
     for ax in axes[-1]:
         ax.set_xlabel("normalised loss", fontsize=7)

@@ -279,9 +279,20 @@ def guard_class_minimum(
 
 
 def sized_division(
-    losses: Tensor, labels: Tensor, rates: Tensor, *, score: SizedScore = "rank"
+    losses: Tensor,
+    labels: Tensor,
+    rates: Tensor,
+    *,
+    score: SizedScore = "rank",
+    recalled: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Trust, in each class ``c`` of ``labels``, the ``1 - rates[c]`` share of samples with the lowest loss.
+
+    ``rates`` describe the observed labels, so the share is taken of the samples that carry their
+    observed label. Samples in ``recalled`` (bool (N,)) carry a pseudo-label that the inner loop found
+    reliable: they do not count toward their class's size, and stay trusted while their loss is at
+    most that of the class's last trusted sample (so recalls add to the trusted space rather than
+    push right labels out of it).
 
     Returns the trusted mask (N,) and a clean score (N,) in (0, 1] that plays the clean posterior's
     part (soft targets, DM's weights, the consensus of several experts). ``score="rank"``: the share of
@@ -295,6 +306,8 @@ def sized_division(
         raise ValueError("rates must be one share in [0, 1] per class.")
     if score not in ("rank", "flat"):
         raise ValueError(f"unknown sized score {score!r}; choose rank or flat.")
+    if recalled is None:
+        recalled = torch.zeros_like(labels, dtype=torch.bool)
     trusted = torch.zeros_like(labels, dtype=torch.bool)
     scores = torch.ones_like(losses, dtype=torch.float)
     for c in range(rates.shape[0]):
@@ -303,13 +316,18 @@ def sized_division(
         if n == 0:
             continue
         order = members[torch.argsort(losses[members], stable=True)]
-        keep = round((1.0 - float(rates[c])) * n)
-        trusted[order[:keep]] = True
+        observed = order[~recalled[order]]
+        keep = round((1.0 - float(rates[c])) * observed.numel())
+        trusted[observed[:keep]] = True
+        if keep > 0:
+            pseudo = order[recalled[order]]
+            trusted[pseudo[losses[pseudo] <= losses[observed[keep - 1]]]] = True
         if score == "rank":
             scores[order] = 1.0 - torch.arange(n, dtype=torch.float) / n
         else:
-            m = n - keep
-            scores[order[keep:]] = torch.arange(m, 0, -1, dtype=torch.float) / (m + 1)
+            untrusted = order[~trusted[order]]
+            m = untrusted.numel()
+            scores[untrusted] = torch.arange(m, 0, -1, dtype=torch.float) / (m + 1)
     return trusted, scores
 
 
@@ -335,7 +353,9 @@ def divide(
     recalled status (the caller restores their observed label).
     """
     if noise_rates is not None:
-        trusted, p_clean = sized_division(losses, labels, noise_rates, score=config.sized_score)
+        trusted, p_clean = sized_division(
+            losses, labels, noise_rates, score=config.sized_score, recalled=recalled
+        )
         thresholds = noise_rates.float().clone()
     else:
         p_clean = clean_posteriors(

@@ -225,7 +225,12 @@ def test_a_tad_expert_that_finds_no_noise_is_the_vanilla_expert():
 def test_each_kind_of_expert_is_a_task_of_the_spec():
     # The kinds differ only in what they train on and whether they divide; the rest is the spec's.
     images, noisy, clean = make_problem()
-    tasks = {kind: SPEC.task(kind, images, noisy, clean, 3) for kind in ("vanilla", "tad", "clean")}
+    rates = torch.full((3,), 0.25)  # the trust-aware kind divides by its noise rates; the others have none
+    tasks = {
+        kind: SPEC.task(kind, images, noisy, clean, 3, noise_rates=rates)
+        for kind in ("vanilla", "tad", "clean")
+    }
+    assert tasks["tad"].noise_rates is rates and tasks["vanilla"].noise_rates is None
     assert torch.equal(tasks["vanilla"].labels, noisy) and torch.equal(tasks["tad"].labels, noisy)
     assert torch.equal(tasks["clean"].labels, clean)
     assert [kind for kind, task in tasks.items() if task.dynamic] == ["tad"]

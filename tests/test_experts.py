@@ -74,11 +74,15 @@ def train(small, trust: TrustConfig, *, epochs: int = 3, seed: int = 0, **kwargs
 
 
 # Tiny nets learn too little in three epochs for the evidence test to open a class, so these
-# schedule tests split unconditionally (the evidence test has its own tests in test_trust.py).
+# schedule tests split unconditionally (the evidence test has its own tests in test_trust.py). They
+# divide by the mixture, which needs no noise-rate estimate; the sized division (the default) is
+# tested end to end in test_buffer.py and by test_a_sized_expert_needs_its_rates below.
 SCHEDULES = {
     "vanilla": TrustConfig(enabled=False),
-    "dynamic": TrustConfig(warmup_fraction=0.25, latest_start_fraction=0.25, evidence=False),
-    "static": TrustConfig(schedule="static", warmup_fraction=0.25, evidence=False),
+    "dynamic": TrustConfig(
+        sizing="mixture", warmup_fraction=0.25, latest_start_fraction=0.25, evidence=False
+    ),
+    "static": TrustConfig(sizing="mixture", schedule="static", warmup_fraction=0.25, evidence=False),
 }
 
 
@@ -202,8 +206,11 @@ def test_train_epoch_with_consistency_moves_the_net_even_without_trusted_samples
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("kind", "trust"),
-    [("symmetric", TrustConfig()), ("pairflip", TrustConfig(evidence=False))],
-    ids=["symmetric-default", "pairflip-every-class-split"],
+    [
+        ("symmetric", TrustConfig(sizing="mixture")),
+        ("pairflip", TrustConfig(sizing="mixture", evidence=False)),
+    ],
+    ids=["symmetric-mixture", "pairflip-every-class-split"],
 )
 def test_tad_trusted_space_is_cleaner_than_the_noisy_labels(kind, trust):
     # Under pair-flip noise the network learns the flip, so the evidence test keeps classes whole; with
@@ -233,7 +240,7 @@ def test_tad_trusted_space_is_cleaner_than_the_noisy_labels(kind, trust):
 def test_the_method_path_never_reads_the_clean_labels(small):
     # The clean labels feed diagnostics only: without them, or with nonsense in their place, a TAD expert
     # divides, recalls and trains bit for bit the same; only the diagnostics it records change.
-    trust = TrustConfig(warmup_fraction=0.25, latest_start_fraction=0.25, evidence=False)
+    trust = TrustConfig(sizing="mixture", warmup_fraction=0.25, latest_start_fraction=0.25, evidence=False)
     kwargs = {"epochs": 5, "record_trajectory": True}
     with_clean = train(small, trust, **kwargs)
     without = train(small, trust, clean_labels=None, **kwargs)
@@ -277,3 +284,18 @@ def test_an_expert_is_its_steps_the_trust_step_then_an_epoch_on_the_trusted_spac
     assert torch.equal(final.trusted, run.state.split.trusted) and torch.equal(
         final.labels, run.state.split.labels
     )
+
+
+def test_a_sized_expert_needs_its_rates_and_trusts_their_share(small):
+    # trust.sizing="estimated" without rates would fall back on nothing: refused before any training
+    trust = TrustConfig(warmup_fraction=0.25, latest_start_fraction=0.25)
+    assert trust.sizing == "estimated"
+    with pytest.raises(ValueError, match="pass noise_rates"):
+        train(small, trust)
+    # with rates, every division trusts each class's (1 - rate) share (a pair-flip 40% label set)
+    rates = torch.full((10,), 0.4)
+    run = train(small, trust, noise_rates=rates)
+    split = run.state.split
+    for c in range(10):
+        members = split.labels == c
+        assert int(split.trusted[members].sum()) == round(0.6 * int(members.sum()))

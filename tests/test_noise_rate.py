@@ -74,6 +74,24 @@ def test_a_sized_division_trusts_the_lowest_losses_of_each_class_and_a_clean_cla
         sized_division(losses, labels, torch.tensor([0.0, 1.5]))
 
 
+def test_recalled_samples_add_to_a_sized_class_and_push_no_right_label_out():
+    # class 0: ten observed samples, rate 0.4, so its 6 lowest losses (0..5) are trusted; four samples
+    # recalled into it with pseudo-labels: three at losses inside the trusted range stay trusted, one
+    # above it does not, and the observed samples trusted are the same 6 as without them
+    labels = torch.zeros(14, dtype=torch.long)
+    losses = torch.tensor([*range(10), 0.5, 1.5, 2.5, 9.5], dtype=torch.float)
+    recalled = torch.tensor([False] * 10 + [True] * 4)
+    rates = torch.tensor([0.4])
+    trusted, _ = sized_division(losses, labels, rates, recalled=recalled)
+    assert trusted.tolist() == [True] * 6 + [False] * 4 + [True] * 3 + [False]
+    # counted toward the size, the recalls would push the observed sample with loss 5 out
+    plain, _ = sized_division(losses, labels, rates)
+    assert int(plain.sum()) == round(0.6 * 14) and not plain[5] and plain[10:13].all()
+    # divide passes its recalled samples on; a recall that is no longer trusted loses its status
+    split = divide(losses, labels, recalled, 1, config=TrustConfig(), seed=0, noise_rates=rates)
+    assert torch.equal(split.trusted, trusted) and torch.equal(split.recalled, recalled & trusted)
+
+
 def test_divide_with_rates_splits_off_the_injected_flips_and_keeps_the_clean_class():
     gen = torch.Generator().manual_seed(0)
     labels = torch.arange(300) % 3
@@ -101,6 +119,19 @@ def test_the_consensus_of_sized_experts_keeps_the_estimated_size():
     # class 0 keeps 2 of 4 by mean score (1.0, 0.8, 0.8, 0.3): sample 0, then sample 1 of the tie;
     # class 1 whole
     assert trusted.tolist() == [True, True, False, False, True, True]
+    # sample 5, observed as class 1, was recalled into class 0 by both experts with a high score: it
+    # joins class 0's trusted samples without taking the place of an observed one
+    relabelled = labels.clone()
+    relabelled[5] = 0
+    recalled = [
+        Expert(torch.zeros(1, 1), [], torch.tensor(s) > 0.5, relabelled, [], torch.tensor(s), rates)
+        for s in ([1.0, 1.0, 0.6, 0.3, 1.0, 0.9], [1.0, 0.6, 1.0, 0.3, 1.0, 0.9])
+    ]
+    trusted, majority, _ = consensus_split(recalled, observed=labels)
+    assert torch.equal(majority, relabelled)
+    assert trusted.tolist() == [True, True, False, False, True, True]
+    # counted toward class 0's size instead, it would push the observed sample 1 out
+    assert consensus_split(recalled)[0].tolist() == [True, False, False, False, True, True]
 
 
 def test_estimated_sizing_needs_two_plain_experts():
