@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -84,12 +84,13 @@ from tad.recalibrate import (
     shared_covariance,
     whitening_matrix,
 )
-from tad.replay import replay_config, replay_division, train_recorded_expert
+from tad.replay import estimate_rates, replay_config, replay_division, train_recorded_expert
 
 # %% [markdown]
 # ## The expert and its first recall
 #
-# As in the previous notebook, and with the same calls: one trust-aware expert on noisy labels, with its
+# As in the previous notebook, and with the same calls: each class's share of wrong labels estimated by
+# two plain networks, then one trust-aware expert on noisy labels whose divisions it sizes, with its
 # parameters kept after every epoch. The inner loop recalls nothing until its features have matured
 # (below); we go back to the first epoch at which it recalled, and repeat that epoch's outer step
 # *without* recall (`replay_division`). That gives the untrusted space the inner step worked on (with
@@ -111,13 +112,14 @@ device = resolve_device(device)
 nd = prepare_data(config)
 noisy, clean = nd.noisy_labels, nd.clean_labels
 num_classes, names = nd.data.num_classes, nd.data.class_names
-run = train_recorded_expert(nd, config, device=device)
+rates = estimate_rates(nd, config, device=device).rates
+run = train_recorded_expert(nd, config, device=device, noise_rates=rates)
 
 # %%
 divided = [i for i, h in enumerate(run.history) if h["divided"]]
 recalling = [i for i in divided if run.history[i]["newly_recalled"] > 0]
 warmup = recalling[0] if recalling else divided[0]  # epochs trained before that step
-scores, split = replay_division(run, warmup, nd, config)
+scores, split = replay_division(run, warmup, nd, config, noise_rates=rates)
 print(f"first division after {divided[0]} epochs; first recall after {warmup} epochs")
 print(f"untrusted samples at that step: {int(split.untrusted.sum())}")
 

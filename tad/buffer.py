@@ -327,8 +327,9 @@ def consensus_split(
     Experts whose divisions were sized by estimated noise rates (``trust.sizing = "estimated"``)
     carry a rank score instead of a posterior; their consensus keeps the same size: in each class
     of the majority labels, the ``1 - rate`` share with the highest mean score among the samples whose
-    majority label is their ``observed`` one, and the relabelled (recalled) samples scored at least as
-    high (:func:`tad.trust.sized_division`; without ``observed``, every sample counts toward the size).
+    majority label is their ``observed`` one (the share of each class's observed count), and the
+    relabelled (recalled) samples scored at least as high (:func:`tad.trust.sized_division`; without
+    ``observed``, every sample counts toward the size).
     """
     labels = torch.stack([e.labels for e in experts])  # (E, N)
     majority = torch.mode(labels, dim=0).values
@@ -342,7 +343,7 @@ def consensus_split(
     rates = experts[0].noise_rates
     if rates is not None:
         relabelled = None if observed is None else majority != observed
-        trusted, _ = sized_division(-score, majority, rates, recalled=relabelled)
+        trusted, _ = sized_division(-score, majority, rates, recalled=relabelled, observed=observed)
         return trusted, majority, score
     return score >= level, majority, score
 

@@ -58,6 +58,7 @@ def trust_step(
         seed=seed,
         predictions=scores.probs.argmax(dim=1),
         noise_rates=noise_rates,
+        observed=noisy_labels,
     )
     dropped = previous.recalled & ~split.recalled
     if dropped.any():

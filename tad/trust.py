@@ -285,14 +285,17 @@ def sized_division(
     *,
     score: SizedScore = "rank",
     recalled: Tensor | None = None,
+    observed: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Trust, in each class ``c`` of ``labels``, the ``1 - rates[c]`` share of samples with the lowest loss.
 
-    ``rates`` describe the observed labels, so the share is taken of the samples that carry their
-    observed label. Samples in ``recalled`` (bool (N,)) carry a pseudo-label that the inner loop found
-    reliable: they do not count toward their class's size, and stay trusted while their loss is at
-    most that of the class's last trusted sample (so recalls add to the trusted space rather than
-    push right labels out of it).
+    ``rates`` describe the ``observed`` labels (N,; by default ``labels``): class ``c`` trusts
+    ``round((1 - rates[c]) * n_c)`` of the samples that still carry their observed label ``c``, ``n_c``
+    the number observed as ``c``, and all of them if fewer are left. A sample recalled out of class
+    ``c`` is taken for one of its wrong labels, so the others keep their places. Samples in
+    ``recalled`` (bool (N,)) carry a pseudo-label that the inner loop found reliable: they do not count
+    toward their new class's size, and stay trusted while their loss is at most that of the class's
+    last trusted sample (so recalls add to the trusted space rather than push right labels out of it).
 
     Returns the trusted mask (N,) and a clean score (N,) in (0, 1] that plays the clean posterior's
     part (soft targets, DM's weights, the consensus of several experts). ``score="rank"``: the share of
@@ -308,6 +311,7 @@ def sized_division(
         raise ValueError(f"unknown sized score {score!r}; choose rank or flat.")
     if recalled is None:
         recalled = torch.zeros_like(labels, dtype=torch.bool)
+    sizes = torch.bincount(labels[~recalled] if observed is None else observed, minlength=rates.shape[0])
     trusted = torch.zeros_like(labels, dtype=torch.bool)
     scores = torch.ones_like(losses, dtype=torch.float)
     for c in range(rates.shape[0]):
@@ -316,12 +320,12 @@ def sized_division(
         if n == 0:
             continue
         order = members[torch.argsort(losses[members], stable=True)]
-        observed = order[~recalled[order]]
-        keep = round((1.0 - float(rates[c])) * observed.numel())
-        trusted[observed[:keep]] = True
+        mine = order[~recalled[order]]
+        keep = min(round((1.0 - float(rates[c])) * int(sizes[c])), mine.numel())
+        trusted[mine[:keep]] = True
         if keep > 0:
             pseudo = order[recalled[order]]
-            trusted[pseudo[losses[pseudo] <= losses[observed[keep - 1]]]] = True
+            trusted[pseudo[losses[pseudo] <= losses[mine[keep - 1]]]] = True
         if score == "rank":
             scores[order] = 1.0 - torch.arange(n, dtype=torch.float) / n
         else:
@@ -341,12 +345,14 @@ def divide(
     seed: int,
     predictions: Tensor | None = None,
     noise_rates: Tensor | None = None,
+    observed: Tensor | None = None,
 ) -> TrustSplit:
     """One outer step: GMM posteriors, class-wise thresholds and the trusted space.
 
     ``predictions`` (N,), the model's argmax, feed the evidence test's "right label" level. With
     ``noise_rates`` (C,) (``trust.sizing = "estimated"``) each class instead trusts the share of its
-    samples the rates leave (:func:`sized_division`), and ``thresholds`` holds those rates.
+    samples the rates leave (:func:`sized_division`, counted on the ``observed`` labels), and
+    ``thresholds`` holds those rates.
 
     Recalled samples carry their pseudo-label in ``labels`` and are re-checked here
     against it: those that no longer pass their class threshold lose their
@@ -354,7 +360,7 @@ def divide(
     """
     if noise_rates is not None:
         trusted, p_clean = sized_division(
-            losses, labels, noise_rates, score=config.sized_score, recalled=recalled
+            losses, labels, noise_rates, score=config.sized_score, recalled=recalled, observed=observed
         )
         thresholds = noise_rates.float().clone()
     else:

@@ -90,6 +90,16 @@ def test_recalled_samples_add_to_a_sized_class_and_push_no_right_label_out():
     # divide passes its recalled samples on; a recall that is no longer trusted loses its status
     split = divide(losses, labels, recalled, 1, config=TrustConfig(), seed=0, noise_rates=rates)
     assert torch.equal(split.trusted, trusted) and torch.equal(split.recalled, recalled & trusted)
+    # two of class 0's observed samples (losses 8, 9) recalled out into class 1: taken for two of its
+    # four wrong labels, they leave the six trusted places of class 0 to the others
+    moved = torch.tensor([0] * 8 + [1] * 2)
+    out = torch.tensor([False] * 8 + [True] * 2)
+    rates = torch.tensor([0.4, 0.0])
+    observed = torch.zeros(10, dtype=torch.long)
+    kept, _ = sized_division(torch.arange(10.0), moved, rates, recalled=out, observed=observed)
+    assert kept[:8].tolist() == [True] * 6 + [False] * 2
+    # counted on the labels alone, class 0 would keep 60% of its eight, five
+    assert int(sized_division(torch.arange(10.0), moved, rates, recalled=out)[0][:8].sum()) == 5
 
 
 def test_divide_with_rates_splits_off_the_injected_flips_and_keeps_the_clean_class():
