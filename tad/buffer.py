@@ -310,7 +310,8 @@ def plain_noise_rates(
     first, second = (
         final_scores(e, spec.model, images, noisy_labels, num_classes, device=device).probs for e in plain
     )
-    return estimate_noise_rates(first, second, noisy_labels, num_classes)
+    top = 2 if spec.trust.rate_agreement == "top2" else 1
+    return estimate_noise_rates(first, second, noisy_labels, num_classes, agreement_top=top)
 
 
 def consensus_split(

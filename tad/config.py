@@ -32,6 +32,7 @@ UntrustedUse = Literal["drop", "soft"]
 TrajectorySource = Literal["dividing", "retrained"]
 TrustSizing = Literal["mixture", "estimated"]
 SizedScore = Literal["rank", "flat"]
+RateAgreement = Literal["top1", "top2"]
 Method = Literal["dm", "mtt", "datm"]
 Arm = Literal["random", "vanilla", "tad", "clean"]
 
@@ -207,6 +208,11 @@ class TrustConfig:
     # A sized division's clean score (tad.trust.sized_division): "rank", the share of the class with a
     # loss at least the sample's, trusted samples included; "flat", 1 for trusted samples. Reconstruction.
     sized_score: SizedScore = "rank"
+    # How the two plain networks' agreement, which corrects the noise-rate estimate for their own
+    # error, is counted: "top1", both predict the same class; "top2", each one's prediction is among the
+    # other's two most likely classes, so that a sample they both place between two classes (as pair-flip
+    # noise teaches them to) does not count as an error of theirs. Reconstruction (ours).
+    rate_agreement: RateAgreement = "top1"
     gmm_max_iter: int = 10  # DivideMix settings
     gmm_tol: float = 1e-2
     gmm_reg_covar: float = 5e-4
@@ -219,6 +225,7 @@ class TrustConfig:
         one_of(self.trajectories, TrajectorySource, "trajectory source")
         one_of(self.sizing, TrustSizing, "trust sizing")
         one_of(self.sized_score, SizedScore, "sized score")
+        one_of(self.rate_agreement, RateAgreement, "rate agreement")
         fraction(self, "tau", "tau_min", "tau_max", "min_trusted_fraction")
         fraction(self, "warmup_fraction", closed=False)
         fraction(self, "start_loss_drop", "latest_start_fraction", closed=False)

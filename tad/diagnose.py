@@ -411,7 +411,9 @@ def recall_ceiling(
     }
 
 
-def noise_rate_estimate(probs: Tensor, nd: NoisyData, *, agreement: float | None = None) -> dict:
+def noise_rate_estimate(
+    probs: Tensor, nd: NoisyData, *, agreement: float | None = None, agreement_top2: float | None = None
+) -> dict:
     """How well ``probs`` (an ensemble's softmax over the training samples) estimate the noise.
 
     Diagnostic only: it reads the clean labels to score the estimates, which themselves use none.
@@ -425,6 +427,8 @@ def noise_rate_estimate(probs: Tensor, nd: NoisyData, *, agreement: float | None
     independently agree about ``a**2`` of the time, so ``e = 1 - sqrt(agreement)`` estimates the
     experts' own error, which the confident-learning estimate counts as noise; the corrected estimate
     is ``max(0, (estimate - e) / (1 - e))``, with its error and its sized division beside it.
+    ``agreement_top2`` (each expert's prediction among the other's two most likely classes;
+    ``trust.rate_agreement = "top2"``) adds the estimate corrected by it the same way.
     """
     labels, c = nd.noisy_labels, nd.data.num_classes
     right = labels == nd.clean_labels
@@ -452,6 +456,9 @@ def noise_rate_estimate(probs: Tensor, nd: NoisyData, *, agreement: float | None
         entry["agreement"] = agreement
         entry["expert_error"] = error
         entry["corrected"] = sized(corrected)
+    if agreement_top2 is not None:
+        entry["agreement_top2"] = agreement_top2
+        entry["corrected_top2"] = sized(corrected_rates(estimate, agreement_error(agreement_top2)))
     return entry
 
 

@@ -135,8 +135,13 @@ def _noise_rate_entry(config: ExperimentConfig, diagnosis: Diagnosis) -> dict:
     for kind in ("vanilla", "tad"):
         experts = diagnosis.experts(kind)
         each = [ensemble_probs([e], config, diagnosis.nd) for e in experts]
-        agreement = prediction_agreement(each[0], each[1]) if len(each) > 1 else None
-        entry[kind] = noise_rate_estimate(torch.stack(each).mean(dim=0), diagnosis.nd, agreement=agreement)
+        pair = len(each) > 1
+        entry[kind] = noise_rate_estimate(
+            torch.stack(each).mean(dim=0),
+            diagnosis.nd,
+            agreement=prediction_agreement(each[0], each[1]) if pair else None,
+            agreement_top2=prediction_agreement(each[0], each[1], top=2) if pair else None,
+        )
     return entry
 
 

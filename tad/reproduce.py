@@ -187,7 +187,12 @@ def append_result(path: str | Path, row: dict) -> None:
 
 # Fields added after rows were written, and the behaviour those rows had (the field's first default);
 # fields renamed since, by their old names.
-_BEFORE_FIELD = {"trust.trajectories": "dividing", "trust.sizing": "mixture", "trust.sized_score": "rank"}
+_BEFORE_FIELD = {
+    "trust.trajectories": "dividing",
+    "trust.sizing": "mixture",
+    "trust.sized_score": "rank",
+    "trust.rate_agreement": "top1",
+}
 _OLD_NAME = {"trust.threshold_rule": "threshold"}
 
 

@@ -295,14 +295,20 @@ def recall_table(payload: dict) -> pd.DataFrame:
 def noise_rate_table(payload: dict) -> pd.DataFrame:
     """Per setting, from ``python -m tad diagnose --noise-rate``: the true share of wrong labels and,
     for the vanilla and the TAD experts' ensembles, the confident-learning estimate of it and the one
-    corrected for the experts' own error (means over the classes, and the mean absolute error per
-    class), each with the division that keeps in each class the share the estimate calls right: its
-    trusted share and precision (NaN where the file lacks the corrected estimate)."""
+    corrected for the experts' own error by their agreement on the top class and on the top two
+    (means over the classes, and the mean absolute error per class), each with the division that keeps
+    in each class the share the estimate calls right: its trusted share and precision (NaN where the
+    file lacks a corrected estimate)."""
     records = []
     for setting, entry in payload.get("settings", {}).items():
         record = {"setting": setting, "wrong labels": _mean(entry["vanilla"]["true"])}
         for kind, name in (("vanilla", "vanilla experts"), ("tad", "TAD experts")):
-            for version, e in (("", entry[kind]), ("corrected ", entry[kind].get("corrected"))):
+            versions = (
+                ("", entry[kind]),
+                ("corrected ", entry[kind].get("corrected")),
+                ("top-2 corrected ", entry[kind].get("corrected_top2")),
+            )
+            for version, e in versions:
                 e = e or {}
                 record[f"{version}estimate, {name}"] = _mean(e.get("estimated", []))
                 record[f"{version}per-class error, {name}"] = e.get("mean_abs_error")

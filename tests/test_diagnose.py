@@ -195,6 +195,13 @@ def test_the_noise_rate_diagnosis_sizes_a_division_by_its_estimate(tiny):
     expected = [max(0.0, (v - 0.2) / 0.8) for v in corrected["estimated"]]
     assert corrected["corrected"]["estimated"] == pytest.approx(expected)
     assert corrected["corrected"]["sized_share"] >= corrected["sized_share"]  # fewer called wrong
+    # agreeing more on their top two classes, they are taken to err less: a smaller correction
+    both = noise_rate_estimate(perfect, nd, agreement=0.64, agreement_top2=0.81)
+    expected = [max(0.0, (v - 0.1) / 0.9) for v in both["estimated"]]
+    assert (
+        both["corrected_top2"]["estimated"] == pytest.approx(expected)
+        and both["corrected"] == corrected["corrected"]
+    )
     probs = ensemble_probs(diagnosis.experts("vanilla"), tiny, nd)
     entry = noise_rate_estimate(probs, nd)
     assert "corrected" not in entry
@@ -231,6 +238,7 @@ def test_the_noise_rate_run_writes_one_entry_per_setting_and_resumes(tiny, tmp_p
     entry = json.loads(path.read_text())["settings"]["pairflip-40"]
     for kind in ("vanilla", "tad"):
         assert 0.0 <= entry[kind]["agreement"] <= 1.0 and len(entry[kind]["corrected"]["estimated"]) == 10
+        assert entry[kind]["agreement_top2"] >= entry[kind]["agreement"]
     from tad.__main__ import _noise_rate_line
 
     assert _noise_rate_line("pairflip-40", entry).startswith("pairflip-40    true share of wrong labels")

@@ -7,7 +7,7 @@ import torch
 
 from tad.buffer import Expert, consensus_split
 from tad.config import ExperimentConfig, ExpertConfig, TrustConfig
-from tad.noise_rate import agreement_error, corrected_rates, estimate_noise_rates
+from tad.noise_rate import agreement_error, corrected_rates, estimate_noise_rates, prediction_agreement
 from tad.trust import divide, sized_division
 
 
@@ -41,6 +41,24 @@ def test_the_networks_own_errors_are_taken_out_of_the_estimate():
     assert estimate.error == pytest.approx(1 - math.sqrt(0.9))
     assert (estimate.raw > 0.1).all()  # the raw estimate reads their shared errors as noise ...
     assert (estimate.rates < estimate.raw - 0.04).all()  # ... the corrected one less of it
+
+
+def test_networks_torn_between_two_classes_agree_on_their_top_two():
+    # four samples of class 0 whose labels flip to 1 half the time: both networks put them between
+    # classes 0 and 1, and split which one comes first on two of them
+    first = torch.tensor([[0.6, 0.4, 0.0], [0.6, 0.4, 0.0], [0.6, 0.4, 0.0], [0.1, 0.2, 0.7]])
+    second = torch.tensor([[0.6, 0.4, 0.0], [0.4, 0.6, 0.0], [0.45, 0.55, 0.0], [0.7, 0.2, 0.1]])
+    assert prediction_agreement(first, second) == 0.25
+    # the first three lie in each other's top two; the last (2 against 0) does not
+    assert prediction_agreement(first, second, top=2) == 0.75
+    with pytest.raises(ValueError, match="top must be 1 or 2"):
+        prediction_agreement(first, second, top=3)
+    labels = torch.tensor([0, 1, 0, 2])
+    loose = estimate_noise_rates(first, second, labels, 3, agreement_top=2)
+    strict = estimate_noise_rates(first, second, labels, 3)
+    assert loose.error < strict.error and bool((loose.rates >= strict.rates).all())
+    with pytest.raises(ValueError, match="rate agreement"):
+        TrustConfig(rate_agreement="top3")
 
 
 def test_the_correction_and_its_bad_inputs():
