@@ -55,6 +55,11 @@ FIXED_SPLIT_KINDS = ("oracle", "diverted")  # the kinds that train on a given tr
 Progress = Callable[[str, int, int], None]
 
 
+# Settings added after experts were saved, with the value that behaves as those experts did: an
+# expert at that value keeps the identity (and the folder) it had before the setting existed.
+_ADDED_AT_EARLIER_BEHAVIOUR = {"trust": {"rate_agreement": "top1"}}
+
+
 @dataclass(frozen=True)
 class ExpertSpec:
     """What determines an expert's trajectory (its metadata)."""
@@ -84,6 +89,10 @@ class ExpertSpec:
             meta["trust"], meta["recalib"] = to_dict(self.trust), to_dict(self.recalib)
         if kind == "tad":  # a dividing expert is the same whoever matches its trajectory afterwards
             del meta["trust"]["trajectories"]
+        for section, fields in _ADDED_AT_EARLIER_BEHAVIOUR.items():
+            for name, earlier in fields.items():
+                if section in meta and meta[section].get(name) == earlier:
+                    del meta[section][name]
         return meta
 
     def folder(self, root: str | Path, kind: str) -> Path:

@@ -288,3 +288,14 @@ def test_tad_experts_sized_by_the_vanilla_experts_estimate(tmp_path):
     for c in range(3):
         members = noisy == c
         assert int(trusted[members].sum()) == round((1 - float(estimate.rates[c])) * int(members.sum()))
+
+
+def test_a_setting_added_later_keeps_earlier_experts_at_the_value_that_behaves_as_they_did():
+    # trust.rate_agreement came after experts were saved: at "top1" (what those experts did) it leaves
+    # the expert's identity, and so its folder, as it was; another value is another expert
+    top1 = SPEC.meta("tad")["trust"]
+    assert "rate_agreement" not in top1 and SPEC.trust.rate_agreement == "top1"
+    other = replace(SPEC, trust=replace(SPEC.trust, rate_agreement="top2"))
+    assert other.meta("tad")["trust"]["rate_agreement"] == "top2"
+    assert other.folder("root", "tad") != SPEC.folder("root", "tad")
+    assert other.folder("root", "vanilla") == SPEC.folder("root", "vanilla")  # trust is TAD's alone
