@@ -638,23 +638,35 @@ noise_rate_table(noise_rate)[
         "corrected estimate, vanilla experts",
         "corrected sized share, vanilla experts",
         "corrected sized precision, vanilla experts",
+        "top-2 corrected estimate, vanilla experts",
+        "top-2 corrected sized share, vanilla experts",
+        "top-2 corrected sized precision, vanilla experts",
         "estimate, TAD experts",
         "corrected estimate, TAD experts",
     ]
 ]
 
 # %% [markdown]
-# **What it says.** Uncorrected, the estimate counts the experts' own errors as noise: 0.20 on clean
-# labels from the vanilla experts (0.36 from the TAD experts) and 0.13 to 0.20 above the truth
-# elsewhere. Corrected by the vanilla experts' agreement it lands within 0.03 of the truth on clean
-# labels, CIFAR-10N aggre, symmetric 20% and 40%, and a division sized by it would trust 0.97, 0.94, 0.82
-# and 0.61 of the data there (right labels 1.00, 0.91, 0.80, 0.60), at precision 0.81 at symmetric 40%.
-# Where the noise is structured or heavy it undershoots: 0.26 for 0.39 at pair-flip 40%, 0.12 for 0.20 at
-# pair-flip 20%, 0.51 for 0.60 at symmetric 60%, and class by class under asymmetric noise. From the TAD
-# experts the corrected estimate still reads 0.24 on clean labels, so the estimate has to come from
-# plainly trained networks: one dividing network has no second to agree with, and the TAD experts have
-# learnt to doubt their own hard samples. A division sized by the vanilla experts' estimate is the lead
-# this diagnosis left for the share targets; the next section follows it.
+# **What it says.** Uncorrected, the estimate counts the experts' own errors as noise: 0.21 on clean
+# labels and 0.08 to 0.20 above the truth elsewhere. Corrected by the vanilla experts' agreement it lands
+# within 0.05 of the truth on clean labels, CIFAR-10N aggre, symmetric 20% and 40%, and a division sized by
+# it would trust 0.98, 0.95, 0.84 and 0.59 of the data there (right labels 1.00, 0.91, 0.80, 0.60), at
+# precision 0.82 at symmetric 40%. Where the noise is structured or heavy it undershoots: 0.25 for 0.39 at
+# pair-flip 40%, 0.14 for 0.20 at pair-flip 20%, 0.52 for 0.60 at symmetric 60%, 0.10 for 0.17 under
+# asymmetric noise. The "TAD experts" columns are the trust-aware experts of today's default, which were
+# sized by the vanilla experts' estimate; their own estimate reads higher (they have learnt to doubt the
+# samples they did not trust), so the estimate is taken from plainly trained networks, once, before the
+# trust-aware experts train. This diagnosis is what the division sized by the estimate (next section)
+# was built on; the file was made again after that division became the default, with the top-2 columns
+# added (below).
+#
+# The **top-2** columns count two experts as agreeing when each one's prediction is among the other's
+# two most likely classes (`trust.rate_agreement="top2"`). Under pair-flip noise the experts are torn
+# between a class and the one its labels flip to; counted as errors, those disagreements inflate the
+# correction. With the top-2 agreement the estimate under pair-flip 40% is 0.34 for 0.39 (0.25 with the
+# top-1 agreement), and every share target's setting falls within 0.07 of the right share; but on clean
+# labels the estimate reads 0.07 (0.02), so a division sized by it would trust 0.93 of clean data, below
+# the 0.95 the targets ask. It is an option; the noisy validation split decides (the section after next).
 
 # %% [markdown]
 # ### A trusted space sized by the estimate
@@ -771,6 +783,8 @@ noise_rate_table(digits_noise_rate)[
         "corrected estimate, vanilla experts",
         "corrected sized share, vanilla experts",
         "corrected sized precision, vanilla experts",
+        "top-2 corrected estimate, vanilla experts",
+        "top-2 corrected sized share, vanilla experts",
     ]
 ]
 
@@ -781,9 +795,11 @@ noise_rate_table(digits_noise_rate)[
 # whether an image of digit c that carries the label c + 1 is a c or a c + 1, and the correction reads
 # that disagreement, which the noise causes, as the networks' own error. The uncorrected estimate
 # (0.34 for 0.40 at pair-flip 40%) is nearer the truth than the corrected one (0.22). On CIFAR-10 at
-# this scale the correction is what makes the estimate usable (0.21 on clean labels uncorrected). A
-# correction that tells the networks' own errors from the disagreement the noise causes is open work;
-# until then the sized division trusts too much under pair-flip noise on both datasets.
+# this scale the correction is what makes the estimate usable (0.21 on clean labels uncorrected). The
+# top-2 agreement is a first correction that tells the two apart: it leaves the digits' pair-flip
+# estimate at 0.34 and the other settings where they were, at the cost on clean CIFAR-10 described above.
+# Until a comparison on noisy validation splits makes it the default, the sized division trusts too much
+# under pair-flip noise on both datasets.
 
 # %% [markdown]
 # ## The targets
