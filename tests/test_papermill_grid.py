@@ -13,7 +13,7 @@ _spec = importlib.util.spec_from_file_location("papermill_grid", ROOT / "scripts
 papermill_grid = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(papermill_grid)
 
-TINY = ["--num-experts", "1", "--expert-epochs", "4", "--dm-iterations", "3", "--eval-epochs", "2"]
+TINY = ["--num-experts", "2", "--expert-epochs", "4", "--dm-iterations", "3", "--eval-epochs", "2"]
 
 
 @pytest.mark.notebooks
