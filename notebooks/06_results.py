@@ -633,20 +633,17 @@ noise_rate = document(
     f"python -m tad diagnose --noise-rate {data} --settings clean,symmetric-40,pairflip-40,pairflip-20,"
     "symmetric-60,cifar10n-aggre,asymmetric-40,symmetric-20",
 )
-noise_rate_table(noise_rate)[
-    [
-        "wrong labels",
-        "estimate, vanilla experts",
-        "corrected estimate, vanilla experts",
-        "corrected sized share, vanilla experts",
-        "corrected sized precision, vanilla experts",
-        "top-2 corrected estimate, vanilla experts",
-        "top-2 corrected sized share, vanilla experts",
-        "top-2 corrected sized precision, vanilla experts",
-        "estimate, TAD experts",
-        "corrected estimate, TAD experts",
-    ]
+# the vanilla experts' estimates and the divisions they would size (shown for CIFAR-10 and the digits)
+vanilla_estimates = [
+    "wrong labels",
+    "estimate, vanilla experts",
+    *(
+        f"{version} {column}, vanilla experts"
+        for version in ("corrected", "top-2 corrected")
+        for column in ("estimate", "sized share", "sized precision")
+    ),
 ]
+noise_rate_table(noise_rate)[[*vanilla_estimates, "estimate, TAD experts", "corrected estimate, TAD experts"]]
 
 # %% [markdown]
 # **What it says.** Uncorrected, the estimate counts the experts' own errors as noise: 0.21 on clean
@@ -778,17 +775,7 @@ digits_noise_rate = document(
     "python -m tad diagnose --noise-rate --preset digits --settings "
     "clean,symmetric-40,pairflip-40,pairflip-20",
 )
-noise_rate_table(digits_noise_rate)[
-    [
-        "wrong labels",
-        "estimate, vanilla experts",
-        "corrected estimate, vanilla experts",
-        "corrected sized share, vanilla experts",
-        "corrected sized precision, vanilla experts",
-        "top-2 corrected estimate, vanilla experts",
-        "top-2 corrected sized share, vanilla experts",
-    ]
-]
+noise_rate_table(digits_noise_rate)[vanilla_estimates]
 
 # %% [markdown]
 # On the digits the plain networks fit the right labels (the uncorrected estimate is 0.00 on clean
