@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from tad import __version__, distributed
-from tad.checkpoint import atomic_save, load_checkpoint
+from tad.checkpoint import ADDED_AT_EARLIER_BEHAVIOUR, atomic_save, load_checkpoint
 from tad.config import (
     AugmentConfig,
     DataConfig,
@@ -53,11 +53,6 @@ from tad.trust import SampleScores, TrustSplit, divide, score_samples, sized_div
 EXPERT_KINDS = ("vanilla", "tad", "clean", "oracle", "diverted")
 FIXED_SPLIT_KINDS = ("oracle", "diverted")  # the kinds that train on a given trusted space
 Progress = Callable[[str, int, int], None]
-
-
-# Settings added after experts were saved, with the value that behaves as those experts did: an
-# expert at that value keeps the identity (and the folder) it had before the setting existed.
-_ADDED_AT_EARLIER_BEHAVIOUR = {"trust": {"rate_agreement": "top1"}}
 
 
 @dataclass(frozen=True)
@@ -89,7 +84,9 @@ class ExpertSpec:
             meta["trust"], meta["recalib"] = to_dict(self.trust), to_dict(self.recalib)
         if kind == "tad":  # a dividing expert is the same whoever matches its trajectory afterwards
             del meta["trust"]["trajectories"]
-        for section, fields in _ADDED_AT_EARLIER_BEHAVIOUR.items():
+        # A setting added later, at the value that behaves as older experts did, stays out of the
+        # identity, so those experts keep their folders.
+        for section, fields in ADDED_AT_EARLIER_BEHAVIOUR.items():
             for name, earlier in fields.items():
                 if section in meta and meta[section].get(name) == earlier:
                     del meta[section][name]

@@ -28,6 +28,11 @@ import torch
 
 log = logging.getLogger(__name__)
 
+# Settings added after files were saved, by section, with the value that behaves as those files did: a
+# checkpoint or an expert saved before the setting existed matches that value (and only that value).
+ADDED_AT_EARLIER_BEHAVIOUR: dict[str, dict[str, Any]] = {"trust": {"rate_agreement": "top1"}}
+_MISSING = object()
+
 _umask = os.umask(0)
 os.umask(_umask)
 _FILE_MODE = 0o666 & ~_umask  # what open() would give; mkstemp's own default is 0600
@@ -61,14 +66,29 @@ def atomic_write_text(text: str, path: str | Path) -> Path:
     return _atomic_write(path, lambda f: f.write(text.encode()))
 
 
-def metadata_differences(found: dict, expected: dict, prefix: str = "") -> list[str]:
-    """Human-readable list of the keys whose values differ (nested dicts are walked)."""
+def metadata_differences(
+    found: dict, expected: dict, prefix: str = "", *, added_later: dict | None = None
+) -> list[str]:
+    """Human-readable list of the keys whose values differ (nested dicts are walked).
+
+    ``added_later`` maps a section name (at any depth) to the settings added to it after files were
+    saved, each with the value that behaves as those files did (:data:`ADDED_AT_EARLIER_BEHAVIOUR` by
+    default): a file saved before such a setting existed matches that value.
+    """
+    table = ADDED_AT_EARLIER_BEHAVIOUR if added_later is None else added_later
+    return _differences(found, expected, prefix, table, {})
+
+
+def _differences(found: dict, expected: dict, prefix: str, table: dict, earlier: dict) -> list[str]:
     diffs = []
     for key in sorted(set(found) | set(expected)):
-        a, b = found.get(key, "<missing>"), expected.get(key, "<missing>")
+        a, b = found.get(key, _MISSING), expected.get(key, _MISSING)
+        if key in earlier:  # a setting added later: absent reads as its earlier behaviour
+            a, b = (earlier[key] if v is _MISSING else v for v in (a, b))
         if isinstance(a, dict) and isinstance(b, dict):
-            diffs.extend(metadata_differences(a, b, f"{prefix}{key}."))
+            diffs.extend(_differences(a, b, f"{prefix}{key}.", table, table.get(key, {})))
         elif a != b:
+            a, b = ("<missing>" if v is _MISSING else v for v in (a, b))
             diffs.append(f"{prefix}{key}: saved {a!r}, expected {b!r}")
     return diffs
 
@@ -156,6 +176,7 @@ def load_checkpoint(
 
 
 __all__ = [
+    "ADDED_AT_EARLIER_BEHAVIOUR",
     "aliases",
     "atomic_save",
     "atomic_write_text",

@@ -142,3 +142,23 @@ def test_safe_load_returns_plain_values(tmp_path):
     path = atomic_save({"a": [1, 2.5, "x", None], "t": torch.zeros(3)}, tmp_path / "plain.pt")
     loaded = safe_load(path)
     assert loaded["a"] == [1, 2.5, "x", None] and torch.equal(loaded["t"], torch.zeros(3))
+
+
+def test_a_setting_added_later_matches_only_its_earlier_behaviour(tmp_path):
+    # A file saved before trust.rate_agreement existed behaves as "top1": it still loads at that value
+    # (wherever the trust section sits) and is refused, naming the setting, at any other.
+    saved = {"config": {"trust": {"lambda_cons": 1.0}}, "version": "0.1.0"}
+    path = atomic_save({"meta": saved, "value": 1}, tmp_path / "trust.pt")
+    now = {"config": {"trust": {"lambda_cons": 1.0, "rate_agreement": "top1"}}, "version": "0.1.0"}
+    assert load_checkpoint(path, now)["value"] == 1
+    assert metadata_differences(now, saved) == []  # either side may be the older one
+    top2 = {"config": {"trust": {"lambda_cons": 1.0, "rate_agreement": "top2"}}, "version": "0.1.0"}
+    with pytest.raises(ValueError, match=r"config\.trust\.rate_agreement: saved 'top1', expected 'top2'"):
+        load_checkpoint(path, top2)
+    # Only in its own section: the same name elsewhere is an ordinary setting.
+    assert metadata_differences({"other": {}}, {"other": {"rate_agreement": "top1"}}) == [
+        "other.rate_agreement: saved '<missing>', expected 'top1'"
+    ]
+    assert metadata_differences(saved["config"], top2["config"], added_later={}) == [
+        "trust.rate_agreement: saved '<missing>', expected 'top2'"
+    ]
