@@ -252,6 +252,32 @@ def final_scores(
     return score_samples(net, images, labels)
 
 
+@torch.no_grad()
+def snapshot_probs(
+    expert: Expert,
+    model: ModelConfig,
+    images: Tensor,
+    labels: Tensor,
+    num_classes: int,
+    *,
+    snapshots: int = 1,
+    device: torch.device | None = None,
+) -> Tensor:
+    """(N, C) the mean softmax of ``expert``'s last ``snapshots`` checkpoints (1: its final network)."""
+    epochs = len(expert.trajectory) - 1
+    if not 1 <= snapshots <= epochs:
+        raise ValueError(f"snapshots must be between 1 and the expert's {epochs} epochs; got {snapshots}.")
+    device = device or torch.device("cpu")
+    shape = {"channels": images.shape[1], "num_classes": num_classes, "image_size": images.shape[-1]}
+    net = build_model(model, **shape).to(device)
+    total = None
+    for params in expert.trajectory[-snapshots:]:
+        torch.nn.utils.vector_to_parameters(params.to(device), net.parameters())
+        probs = score_samples(net, images, labels).probs.double()
+        total = probs if total is None else total + probs
+    return (total / snapshots).float()
+
+
 def static_filter(
     images: Tensor,
     noisy_labels: Tensor,
@@ -296,7 +322,8 @@ def plain_noise_rates(
     device: torch.device,
     world: World = SINGLE,
 ) -> NoiseRateEstimate:
-    """Each class's share of wrong labels, from the final networks of vanilla experts 0 and 1.
+    """Each class's share of wrong labels, from vanilla experts 0 and 1: their final networks, or with
+    ``trust.rate_snapshots`` > 1 the mean of their last checkpoints (:func:`snapshot_probs`).
 
     Those are the vanilla arm's first two experts (same files in the buffer), so a grid that runs
     the vanilla arm pays nothing more for them. :func:`tad.noise_rate.estimate_noise_rates` says how.
@@ -313,8 +340,10 @@ def plain_noise_rates(
         device=device,
         world=world,
     )
+    snapshots = spec.trust.rate_snapshots
     first, second = (
-        final_scores(e, spec.model, images, noisy_labels, num_classes, device=device).probs for e in plain
+        snapshot_probs(e, spec.model, images, noisy_labels, num_classes, snapshots=snapshots, device=device)
+        for e in plain
     )
     top = 2 if spec.trust.rate_agreement == "top2" else 1
     return estimate_noise_rates(first, second, noisy_labels, num_classes, agreement_top=top)
@@ -363,6 +392,7 @@ __all__ = [
     "consensus_split",
     "final_scores",
     "plain_noise_rates",
+    "snapshot_probs",
     "static_filter",
     "train_experts",
 ]

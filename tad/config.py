@@ -215,6 +215,12 @@ class TrustConfig:
     # on noisy validation splits by the mean of DM's and DATM's means, 28.85 against 28.70
     # (results/cifar10-cpu-selection-agreement.json and -agreement-datm.json).
     rate_agreement: RateAgreement = "top1"
+    # How many of each plain network's last checkpoints (its trajectory's final epochs) are averaged into
+    # the probabilities the noise-rate estimate reads: 1, the final network alone; more, a snapshot
+    # ensemble, which steadies both the confident-learning count and the agreement (a single small
+    # network's agreement with another moves by 0.1-0.2 from one epoch to the next on the CPU preset).
+    # Reconstruction (ours).
+    rate_snapshots: int = 1
     gmm_max_iter: int = 10  # DivideMix settings
     gmm_tol: float = 1e-2
     gmm_reg_covar: float = 5e-4
@@ -228,6 +234,7 @@ class TrustConfig:
         one_of(self.sizing, TrustSizing, "trust sizing")
         one_of(self.sized_score, SizedScore, "sized score")
         one_of(self.rate_agreement, RateAgreement, "rate agreement")
+        positive(self, "rate_snapshots")
         fraction(self, "tau", "tau_min", "tau_max", "min_trusted_fraction")
         fraction(self, "warmup_fraction", closed=False)
         fraction(self, "start_loss_drop", "latest_start_fraction", closed=False)
@@ -337,6 +344,12 @@ class ExperimentConfig:
             not (self.trust.enabled and self.trust.sizing == "estimated") or self.expert.num_experts >= 2,
             "trust.sizing=estimated corrects its noise-rate estimate by the agreement of two plain experts; "
             f"set expert.num_experts to at least 2 (got {self.expert.num_experts}).",
+        )
+        require(
+            not (self.trust.enabled and self.trust.sizing == "estimated")
+            or self.trust.rate_snapshots <= self.expert.epochs,
+            f"trust.rate_snapshots={self.trust.rate_snapshots} averages more checkpoints than the "
+            f"{self.expert.epochs} epochs the plain experts train; lower it or raise expert.epochs.",
         )
         if self.method in ("mtt", "datm"):
             require(

@@ -192,6 +192,7 @@ _BEFORE_FIELD = {
     "trust.sizing": "mixture",
     "trust.sized_score": "rank",
     "trust.rate_agreement": "top1",
+    "trust.rate_snapshots": 1,
 }
 _OLD_NAME = {"trust.threshold_rule": "threshold"}
 

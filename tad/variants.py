@@ -70,6 +70,7 @@ CANDIDATE_SETS: dict[str, dict[str, Overrides]] = {
     # correct the noise-rate estimate by the plain networks' agreement on their prediction, or on
     # their two most likely classes (pair-flip noise leaves them torn between two classes)
     "agreement": {f"agreement={top}": (f"trust.rate_agreement={top}",) for top in ("top1", "top2")},
+    "snapshots": {f"snapshots={k}": (f"trust.rate_snapshots={k}",) for k in (1, 5)},
 }
 
 

@@ -6,7 +6,15 @@ import pytest
 import torch
 
 import tad.buffer as buffer
-from tad.buffer import Expert, ExpertSpec, consensus_split, plain_noise_rates, train_experts
+from tad.buffer import (
+    Expert,
+    ExpertSpec,
+    consensus_split,
+    final_scores,
+    plain_noise_rates,
+    snapshot_probs,
+    train_experts,
+)
 from tad.checkpoint import safe_load
 from tad.config import (
     AugmentConfig,
@@ -17,6 +25,7 @@ from tad.config import (
     RecalibConfig,
     TrustConfig,
 )
+from tad.noise_rate import estimate_noise_rates
 from tad.trust import everyone_trusted
 
 CPU = torch.device("cpu")
@@ -291,11 +300,54 @@ def test_tad_experts_sized_by_the_vanilla_experts_estimate(tmp_path):
 
 
 def test_a_setting_added_later_keeps_earlier_experts_at_the_value_that_behaves_as_they_did():
-    # trust.rate_agreement came after experts were saved: at "top1" (what those experts did) it leaves
-    # the expert's identity, and so its folder, as it was; another value is another expert
-    top1 = SPEC.meta("tad")["trust"]
-    assert "rate_agreement" not in top1 and SPEC.trust.rate_agreement == "top1"
-    other = replace(SPEC, trust=replace(SPEC.trust, rate_agreement="top2"))
-    assert other.meta("tad")["trust"]["rate_agreement"] == "top2"
-    assert other.folder("root", "tad") != SPEC.folder("root", "tad")
-    assert other.folder("root", "vanilla") == SPEC.folder("root", "vanilla")  # trust is TAD's alone
+    # trust.rate_agreement and trust.rate_snapshots came after experts were saved: at "top1" and 1
+    # (what those experts did) they leave the expert's identity, and so its folder, as it was; another
+    # value is another expert
+    earlier = SPEC.meta("tad")["trust"]
+    assert "rate_agreement" not in earlier and SPEC.trust.rate_agreement == "top1"
+    assert "rate_snapshots" not in earlier and SPEC.trust.rate_snapshots == 1
+    for name, value in (("rate_agreement", "top2"), ("rate_snapshots", 3)):
+        other = replace(SPEC, trust=replace(SPEC.trust, **{name: value}))
+        assert other.meta("tad")["trust"][name] == value
+        assert other.folder("root", "tad") != SPEC.folder("root", "tad")
+        assert other.folder("root", "vanilla") == SPEC.folder("root", "vanilla")  # trust is TAD's alone
+
+
+def test_snapshot_probs_average_the_last_checkpoints(tmp_path):
+    images, noisy, clean = make_problem(n_per_class=12)
+    (expert,) = train_experts(
+        "vanilla",
+        images,
+        noisy,
+        clean,
+        3,
+        replace(SPEC, expert=replace(SPEC.expert, num_experts=1)),
+        root=tmp_path,
+        device=CPU,
+    )
+    final = final_scores(expert, SPEC.model, images, noisy, 3).probs
+    assert torch.equal(snapshot_probs(expert, SPEC.model, images, noisy, 3), final)  # 1: the final network
+    epochs = len(expert.trajectory) - 1
+    each = []
+    for back in (1, 2):  # the last two checkpoints, scored one at a time
+        one = replace(expert, trajectory=expert.trajectory[: len(expert.trajectory) - back + 1])
+        each.append(final_scores(one, SPEC.model, images, noisy, 3).probs)
+    two = snapshot_probs(expert, SPEC.model, images, noisy, 3, snapshots=2)
+    torch.testing.assert_close(two, (each[0] + each[1]) / 2)
+    assert not torch.allclose(two, final)
+    with pytest.raises(ValueError, match=f"between 1 and the expert's {epochs} epochs"):
+        snapshot_probs(expert, SPEC.model, images, noisy, 3, snapshots=epochs + 1)
+
+
+def test_the_snapshot_estimate_reads_the_snapshot_ensembles(tmp_path):
+    images, noisy, clean = make_problem(n_per_class=24)
+    spec = replace(SPEC, trust=replace(SPEC.trust, sizing="estimated", rate_snapshots=2))
+    estimate = plain_noise_rates(images, noisy, clean, 3, spec, root=tmp_path, device=CPU)
+    pair = replace(spec, expert=replace(spec.expert, num_experts=2))
+    plain = train_experts("vanilla", images, noisy, clean, 3, pair, root=tmp_path, device=CPU)
+    first, second = (snapshot_probs(e, SPEC.model, images, noisy, 3, snapshots=2) for e in plain)
+    expected = estimate_noise_rates(first, second, noisy, 3)
+    torch.testing.assert_close(estimate.rates, expected.rates)
+    assert estimate.agreement == expected.agreement
+    final = plain_noise_rates(images, noisy, clean, 3, SPEC, root=tmp_path, device=CPU)  # the same files
+    assert final.agreement != estimate.agreement or not torch.equal(final.raw, estimate.raw)

@@ -63,6 +63,7 @@ INVALID = [
     (TrustConfig, {"evidence_separation": -1.0}, r"evidence_separation must not be negative"),
     (TrustConfig, {"evidence_ratio": 0.5}, r"evidence_ratio must be at least 1"),
     (TrustConfig, {"untrusted": "keep"}, r"use of untrusted samples must be one of drop, soft"),
+    (TrustConfig, {"rate_snapshots": 0}, r"TrustConfig\.rate_snapshots must be positive"),
     (RecalibConfig, {"held_out_fraction": 1.0}, r"RecalibConfig\.held_out_fraction must lie in \[0, 1\)"),
     (RecalibConfig, {"support": 0}, r"RecalibConfig\.support must be positive"),
     (RecalibConfig, {"gamma": 1.2}, r"RecalibConfig\.gamma must lie in \[0, 1\]"),
@@ -89,6 +90,11 @@ INVALID = [
         ExperimentConfig,
         {"method": "mtt", "expert": ExpertConfig(epochs=20), "tm": TMConfig(max_start_epoch=20)},
         r"needs experts of at least 21 epochs; got 20",
+    ),
+    (
+        ExperimentConfig,
+        {"expert": ExpertConfig(epochs=10), "trust": TrustConfig(rate_snapshots=11)},
+        r"trust\.rate_snapshots=11 averages more checkpoints than the 10 epochs",
     ),
 ]
 
