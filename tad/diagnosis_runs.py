@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from tad import __version__
+from tad.buffer import snapshot_probs
 from tad.checkpoint import atomic_write_text
 from tad.config import ExperimentConfig, NoiseConfig, to_dict
 from tad.diagnose import (
@@ -130,18 +131,37 @@ def _recall_entry(config: ExperimentConfig, diagnosis: Diagnosis) -> dict:
     return {"experts": [recall_ceiling(e, config, diagnosis.nd, ensemble_probs=mean_probs) for e in experts]}
 
 
+# The snapshot ensembles the noise-rate diagnosis also reads (trust.rate_snapshots), where the experts
+# trained that many epochs.
+SNAPSHOT_COUNTS = (3, 5, 8)
+
+
 def _noise_rate_entry(config: ExperimentConfig, diagnosis: Diagnosis) -> dict:
     entry = {}
+    nd = diagnosis.nd
     for kind in ("vanilla", "tad"):
         experts = diagnosis.experts(kind)
-        each = [ensemble_probs([e], config, diagnosis.nd) for e in experts]
+        each = [ensemble_probs([e], config, nd) for e in experts]
         pair = len(each) > 1
         entry[kind] = noise_rate_estimate(
             torch.stack(each).mean(dim=0),
-            diagnosis.nd,
+            nd,
             agreement=prediction_agreement(each[0], each[1]) if pair else None,
             agreement_top2=prediction_agreement(each[0], each[1], top=2) if pair else None,
         )
+    plain = diagnosis.experts("vanilla")[:2]
+    if len(plain) == 2:
+        args = (config.model, nd.data.train_images, nd.noisy_labels, nd.data.num_classes)
+        entry["vanilla"]["snapshots"] = {}
+        for count in (k for k in SNAPSHOT_COUNTS if k <= config.expert.epochs):
+            first, second = (snapshot_probs(e, *args, snapshots=count) for e in plain)
+            mean = (first + second) / 2
+            estimate = noise_rate_estimate(mean, nd, agreement=prediction_agreement(first, second))
+            entry["vanilla"]["snapshots"][str(count)] = {
+                "agreement": estimate["agreement"],
+                "expert_error": estimate["expert_error"],
+                "corrected": estimate["corrected"],
+            }
     return entry
 
 

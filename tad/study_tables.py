@@ -298,7 +298,8 @@ def noise_rate_table(payload: dict) -> pd.DataFrame:
     corrected for the experts' own error by their agreement on the top class and on the top two
     (means over the classes, and the mean absolute error per class), each with the division that keeps
     in each class the share the estimate calls right: its trusted share and precision (NaN where the
-    file lacks a corrected estimate)."""
+    file lacks a corrected estimate). Files that hold them add the vanilla experts' estimate from
+    snapshot ensembles of their last checkpoints (``"<k>-snapshot corrected ..."`` columns)."""
     records = []
     for setting, entry in payload.get("settings", {}).items():
         record = {"setting": setting, "wrong labels": _mean(entry["vanilla"]["true"])}
@@ -314,6 +315,12 @@ def noise_rate_table(payload: dict) -> pd.DataFrame:
                 record[f"{version}per-class error, {name}"] = e.get("mean_abs_error")
                 record[f"{version}sized share, {name}"] = e.get("sized_share")
                 record[f"{version}sized precision, {name}"] = e.get("sized_precision")
+        for count, e in entry["vanilla"].get("snapshots", {}).items():
+            name = f"{count}-snapshot corrected "
+            record[f"{name}estimate, vanilla experts"] = _mean(e["corrected"]["estimated"])
+            record[f"{name}per-class error, vanilla experts"] = e["corrected"]["mean_abs_error"]
+            record[f"{name}sized share, vanilla experts"] = e["corrected"]["sized_share"]
+            record[f"{name}sized precision, vanilla experts"] = e["corrected"]["sized_precision"]
         records.append(record)
     if not records:
         return pd.DataFrame()

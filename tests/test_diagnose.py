@@ -239,6 +239,17 @@ def test_the_noise_rate_run_writes_one_entry_per_setting_and_resumes(tiny, tmp_p
     for kind in ("vanilla", "tad"):
         assert 0.0 <= entry[kind]["agreement"] <= 1.0 and len(entry[kind]["corrected"]["estimated"]) == 10
         assert entry[kind]["agreement_top2"] >= entry[kind]["agreement"]
+    # snapshot ensembles of the plain experts' last 3, 5 and 8 checkpoints (13 epochs: all three)
+    snapshots = entry["vanilla"]["snapshots"]
+    assert list(snapshots) == ["3", "5", "8"] and "snapshots" not in entry["tad"]
+    for e in snapshots.values():
+        assert 0.0 <= e["agreement"] <= 1.0 and len(e["corrected"]["estimated"]) == 10
+    from tad.study_tables import noise_rate_table
+
+    table = noise_rate_table(json.loads(path.read_text()))
+    assert table.loc["pairflip-40", "5-snapshot corrected estimate, vanilla experts"] == round(
+        sum(snapshots["5"]["corrected"]["estimated"]) / 10, 3
+    )
     from tad.__main__ import _noise_rate_line
 
     assert _noise_rate_line("pairflip-40", entry).startswith("pairflip-40    true share of wrong labels")
