@@ -46,7 +46,7 @@ from tad.distributed import SINGLE, World
 from tad.diversion import TrustState
 from tad.experts import ExpertProgress, ExpertTask, fit_expert
 from tad.models import build_model
-from tad.noise_rate import NoiseRateEstimate, estimate_noise_rates
+from tad.noise_rate import NoiseRateEstimate, estimate_noise_rates, mean_estimate
 from tad.rng import generator
 from tad.trust import SampleScores, TrustSplit, divide, score_samples, sized_division
 
@@ -253,6 +253,30 @@ def final_scores(
 
 
 @torch.no_grad()
+def checkpoint_probs(
+    expert: Expert,
+    model: ModelConfig,
+    images: Tensor,
+    labels: Tensor,
+    num_classes: int,
+    *,
+    snapshots: int = 1,
+    device: torch.device | None = None,
+) -> list[Tensor]:
+    """(N, C) softmax of each of ``expert``'s last ``snapshots`` checkpoints, the final one first."""
+    epochs = len(expert.trajectory) - 1
+    if not 1 <= snapshots <= epochs:
+        raise ValueError(f"snapshots must be between 1 and the expert's {epochs} epochs; got {snapshots}.")
+    device = device or torch.device("cpu")
+    shape = {"channels": images.shape[1], "num_classes": num_classes, "image_size": images.shape[-1]}
+    net = build_model(model, **shape).to(device)
+    probs = []
+    for back in range(1, snapshots + 1):
+        torch.nn.utils.vector_to_parameters(expert.trajectory[-back].to(device), net.parameters())
+        probs.append(score_samples(net, images, labels).probs)
+    return probs
+
+
 def snapshot_probs(
     expert: Expert,
     model: ModelConfig,
@@ -264,18 +288,8 @@ def snapshot_probs(
     device: torch.device | None = None,
 ) -> Tensor:
     """(N, C) the mean softmax of ``expert``'s last ``snapshots`` checkpoints (1: its final network)."""
-    epochs = len(expert.trajectory) - 1
-    if not 1 <= snapshots <= epochs:
-        raise ValueError(f"snapshots must be between 1 and the expert's {epochs} epochs; got {snapshots}.")
-    device = device or torch.device("cpu")
-    shape = {"channels": images.shape[1], "num_classes": num_classes, "image_size": images.shape[-1]}
-    net = build_model(model, **shape).to(device)
-    total = None
-    for params in expert.trajectory[-snapshots:]:
-        torch.nn.utils.vector_to_parameters(params.to(device), net.parameters())
-        probs = score_samples(net, images, labels).probs.double()
-        total = probs if total is None else total + probs
-    return (total / snapshots).float()
+    each = checkpoint_probs(expert, model, images, labels, num_classes, snapshots=snapshots, device=device)
+    return (torch.stack(each).double().mean(dim=0)).float()
 
 
 def static_filter(
@@ -323,7 +337,9 @@ def plain_noise_rates(
     world: World = SINGLE,
 ) -> NoiseRateEstimate:
     """Each class's share of wrong labels, from vanilla experts 0 and 1: their final networks, or with
-    ``trust.rate_snapshots`` > 1 the mean of their last checkpoints (:func:`snapshot_probs`).
+    ``trust.rate_snapshots`` > 1 their last checkpoints, either as snapshot ensembles
+    (:func:`snapshot_probs`; ``trust.rate_snapshot_mean = "probabilities"``) or checkpoint by checkpoint,
+    the estimates then averaged (``"estimates"``).
 
     Those are the vanilla arm's first two experts (same files in the buffer), so a grid that runs
     the vanilla arm pays nothing more for them. :func:`tad.noise_rate.estimate_noise_rates` says how.
@@ -340,13 +356,18 @@ def plain_noise_rates(
         device=device,
         world=world,
     )
-    snapshots = spec.trust.rate_snapshots
-    first, second = (
-        snapshot_probs(e, spec.model, images, noisy_labels, num_classes, snapshots=snapshots, device=device)
-        for e in plain
-    )
-    top = 2 if spec.trust.rate_agreement == "top2" else 1
-    return estimate_noise_rates(first, second, noisy_labels, num_classes, agreement_top=top)
+    trust, args = spec.trust, (spec.model, images, noisy_labels, num_classes)
+    top = 2 if trust.rate_agreement == "top2" else 1
+    count = {"snapshots": trust.rate_snapshots, "device": device}
+    if trust.rate_snapshot_mean == "probabilities":
+        first, second = (snapshot_probs(e, *args, **count) for e in plain)
+        return estimate_noise_rates(first, second, noisy_labels, num_classes, agreement_top=top)
+    first, second = (checkpoint_probs(e, *args, **count) for e in plain)
+    each = [
+        estimate_noise_rates(a, b, noisy_labels, num_classes, agreement_top=top)
+        for a, b in zip(first, second, strict=True)
+    ]
+    return mean_estimate(each)
 
 
 def consensus_split(
@@ -389,6 +410,7 @@ __all__ = [
     "FIXED_SPLIT_KINDS",
     "Expert",
     "ExpertSpec",
+    "checkpoint_probs",
     "consensus_split",
     "final_scores",
     "plain_noise_rates",

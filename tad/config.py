@@ -33,6 +33,7 @@ TrajectorySource = Literal["dividing", "retrained"]
 TrustSizing = Literal["mixture", "estimated"]
 SizedScore = Literal["rank", "flat"]
 RateAgreement = Literal["top1", "top2"]
+SnapshotMean = Literal["probabilities", "estimates"]
 Method = Literal["dm", "mtt", "datm"]
 Arm = Literal["random", "vanilla", "tad", "clean"]
 
@@ -216,11 +217,14 @@ class TrustConfig:
     # (results/cifar10-cpu-selection-agreement.json and -agreement-datm.json).
     rate_agreement: RateAgreement = "top1"
     # How many of each plain network's last checkpoints (its trajectory's final epochs) are averaged into
-    # the probabilities the noise-rate estimate reads: 1, the final network alone; more, a snapshot
-    # ensemble, which steadies both the confident-learning count and the agreement (a single small
-    # network's agreement with another moves by 0.1-0.2 from one epoch to the next on the CPU preset).
-    # Reconstruction (ours).
+    # the noise-rate estimate, 1 reading the final network alone. A single small network's agreement
+    # with another moves by 0.1-0.2 from one epoch to the next on the CPU preset, and the estimate with
+    # it. "probabilities": the estimate reads each network's snapshot ensemble (the mean softmax of its
+    # checkpoints); "estimates": one estimate per checkpoint (the two networks at the same epoch), then
+    # their mean, which keeps the agreement correction's model of two single networks. Reconstruction
+    # (ours).
     rate_snapshots: int = 1
+    rate_snapshot_mean: SnapshotMean = "probabilities"
     gmm_max_iter: int = 10  # DivideMix settings
     gmm_tol: float = 1e-2
     gmm_reg_covar: float = 5e-4
@@ -235,6 +239,7 @@ class TrustConfig:
         one_of(self.sized_score, SizedScore, "sized score")
         one_of(self.rate_agreement, RateAgreement, "rate agreement")
         positive(self, "rate_snapshots")
+        one_of(self.rate_snapshot_mean, SnapshotMean, "snapshot mean")
         fraction(self, "tau", "tau_min", "tau_max", "min_trusted_fraction")
         fraction(self, "warmup_fraction", closed=False)
         fraction(self, "start_loss_drop", "latest_start_fraction", closed=False)

@@ -412,7 +412,12 @@ def recall_ceiling(
 
 
 def noise_rate_estimate(
-    probs: Tensor, nd: NoisyData, *, agreement: float | None = None, agreement_top2: float | None = None
+    probs: Tensor,
+    nd: NoisyData,
+    *,
+    agreement: float | None = None,
+    agreement_top2: float | None = None,
+    others: dict[str, Tensor] | None = None,
 ) -> dict:
     """How well ``probs`` (an ensemble's softmax over the training samples) estimate the noise.
 
@@ -428,7 +433,8 @@ def noise_rate_estimate(
     experts' own error, which the confident-learning estimate counts as noise; the corrected estimate
     is ``max(0, (estimate - e) / (1 - e))``, with its error and its sized division beside it.
     ``agreement_top2`` (each expert's prediction among the other's two most likely classes;
-    ``trust.rate_agreement = "top2"``) adds the estimate corrected by it the same way.
+    ``trust.rate_agreement = "top2"``) adds the estimate corrected by it the same way. ``others`` names
+    estimates made elsewhere (C,) to score beside them, each with its sized division.
     """
     labels, c = nd.noisy_labels, nd.data.num_classes
     right = labels == nd.clean_labels
@@ -459,6 +465,8 @@ def noise_rate_estimate(
     if agreement_top2 is not None:
         entry["agreement_top2"] = agreement_top2
         entry["corrected_top2"] = sized(corrected_rates(estimate, agreement_error(agreement_top2)))
+    for name, other in (others or {}).items():
+        entry[name] = sized(other)
     return entry
 
 

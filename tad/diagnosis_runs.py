@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from tad import __version__
-from tad.buffer import snapshot_probs
+from tad.buffer import checkpoint_probs
 from tad.checkpoint import atomic_write_text
 from tad.config import ExperimentConfig, NoiseConfig, to_dict
 from tad.diagnose import (
@@ -31,7 +31,7 @@ from tad.diagnose import (
     recall_ceiling,
     separability,
 )
-from tad.noise_rate import prediction_agreement
+from tad.noise_rate import estimate_noise_rates, mean_estimate, prediction_agreement
 from tad.pipeline import machine_description
 from tad.presets import with_noise
 from tad.reproduce import append_result, read_results
@@ -150,17 +150,27 @@ def _noise_rate_entry(config: ExperimentConfig, diagnosis: Diagnosis) -> dict:
             agreement_top2=prediction_agreement(each[0], each[1], top=2) if pair else None,
         )
     plain = diagnosis.experts("vanilla")[:2]
-    if len(plain) == 2:
+    if len(plain) == 2:  # trust.rate_snapshots: snapshot ensembles, and per-checkpoint estimates averaged
         args = (config.model, nd.data.train_images, nd.noisy_labels, nd.data.num_classes)
         entry["vanilla"]["snapshots"] = {}
         for count in (k for k in SNAPSHOT_COUNTS if k <= config.expert.epochs):
-            first, second = (snapshot_probs(e, *args, snapshots=count) for e in plain)
-            mean = (first + second) / 2
-            estimate = noise_rate_estimate(mean, nd, agreement=prediction_agreement(first, second))
+            first, second = (checkpoint_probs(e, *args, snapshots=count) for e in plain)
+            ensembles = [torch.stack(each).mean(dim=0) for each in (first, second)]
+            pairs = zip(first, second, strict=True)
+            averaged = mean_estimate(
+                [estimate_noise_rates(a, b, nd.noisy_labels, nd.data.num_classes) for a, b in pairs]
+            )
+            estimate = noise_rate_estimate(
+                (ensembles[0] + ensembles[1]) / 2,
+                nd,
+                agreement=prediction_agreement(*ensembles),
+                others={"estimates_mean": averaged.rates},
+            )
             entry["vanilla"]["snapshots"][str(count)] = {
                 "agreement": estimate["agreement"],
                 "expert_error": estimate["expert_error"],
                 "corrected": estimate["corrected"],
+                "estimates_mean": estimate["estimates_mean"],
             }
     return entry
 

@@ -124,11 +124,24 @@ def estimate_noise_rates(
     return NoiseRateEstimate(raw, agreement, error, rates)
 
 
+def mean_estimate(estimates: list[NoiseRateEstimate]) -> NoiseRateEstimate:
+    """The mean of several estimates (of the same networks at successive checkpoints), field by field;
+    a class some estimate could not read raw averages over the others."""
+    if not estimates:
+        raise ValueError("mean_estimate needs at least one estimate.")
+    raw = torch.stack([e.raw for e in estimates]).nanmean(dim=0)
+    rates = torch.stack([e.rates for e in estimates]).mean(dim=0)
+    agreement = sum(e.agreement for e in estimates) / len(estimates)
+    error = sum(e.error for e in estimates) / len(estimates)
+    return NoiseRateEstimate(raw, agreement, error, rates)
+
+
 __all__ = [
     "NoiseRateEstimate",
     "agreement_error",
     "confident_learning_rates",
     "corrected_rates",
     "estimate_noise_rates",
+    "mean_estimate",
     "prediction_agreement",
 ]

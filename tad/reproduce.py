@@ -193,6 +193,7 @@ _BEFORE_FIELD = {
     "trust.sized_score": "rank",
     "trust.rate_agreement": "top1",
     "trust.rate_snapshots": 1,
+    "trust.rate_snapshot_mean": "probabilities",
 }
 _OLD_NAME = {"trust.threshold_rule": "threshold"}
 

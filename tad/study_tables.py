@@ -298,8 +298,10 @@ def noise_rate_table(payload: dict) -> pd.DataFrame:
     corrected for the experts' own error by their agreement on the top class and on the top two
     (means over the classes, and the mean absolute error per class), each with the division that keeps
     in each class the share the estimate calls right: its trusted share and precision (NaN where the
-    file lacks a corrected estimate). Files that hold them add the vanilla experts' estimate from
-    snapshot ensembles of their last checkpoints (``"<k>-snapshot corrected ..."`` columns)."""
+    file lacks a corrected estimate). Files that hold them add the vanilla experts' corrected estimate
+    from their last ``k`` checkpoints (``trust.rate_snapshots``): read by their snapshot ensembles
+    (``"<k>-snapshot ensemble, ..."``) or checkpoint by checkpoint and averaged (``"<k>-snapshot mean
+    of estimates, ..."``)."""
     records = []
     for setting, entry in payload.get("settings", {}).items():
         record = {"setting": setting, "wrong labels": _mean(entry["vanilla"]["true"])}
@@ -315,12 +317,13 @@ def noise_rate_table(payload: dict) -> pd.DataFrame:
                 record[f"{version}per-class error, {name}"] = e.get("mean_abs_error")
                 record[f"{version}sized share, {name}"] = e.get("sized_share")
                 record[f"{version}sized precision, {name}"] = e.get("sized_precision")
-        for count, e in entry["vanilla"].get("snapshots", {}).items():
-            name = f"{count}-snapshot corrected "
-            record[f"{name}estimate, vanilla experts"] = _mean(e["corrected"]["estimated"])
-            record[f"{name}per-class error, vanilla experts"] = e["corrected"]["mean_abs_error"]
-            record[f"{name}sized share, vanilla experts"] = e["corrected"]["sized_share"]
-            record[f"{name}sized precision, vanilla experts"] = e["corrected"]["sized_precision"]
+        for count, snapshots in entry["vanilla"].get("snapshots", {}).items():
+            for key, name in (("corrected", "ensemble"), ("estimates_mean", "mean of estimates")):
+                e, name = snapshots[key], f"{count}-snapshot {name}, "
+                record[f"{name}estimate"] = _mean(e["estimated"])
+                record[f"{name}per-class error"] = e["mean_abs_error"]
+                record[f"{name}sized share"] = e["sized_share"]
+                record[f"{name}sized precision"] = e["sized_precision"]
         records.append(record)
     if not records:
         return pd.DataFrame()

@@ -70,7 +70,13 @@ CANDIDATE_SETS: dict[str, dict[str, Overrides]] = {
     # correct the noise-rate estimate by the plain networks' agreement on their prediction, or on
     # their two most likely classes (pair-flip noise leaves them torn between two classes)
     "agreement": {f"agreement={top}": (f"trust.rate_agreement={top}",) for top in ("top1", "top2")},
-    "snapshots": {f"snapshots={k}": (f"trust.rate_snapshots={k}",) for k in (1, 5)},
+    "snapshots": {
+        "snapshots=1": ("trust.rate_snapshots=1",),
+        **{
+            f"snapshots=5,mean={mean}": ("trust.rate_snapshots=5", f"trust.rate_snapshot_mean={mean}")
+            for mean in ("probabilities", "estimates")
+        },
+    },
 }
 
 

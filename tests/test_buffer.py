@@ -9,6 +9,7 @@ import tad.buffer as buffer
 from tad.buffer import (
     Expert,
     ExpertSpec,
+    checkpoint_probs,
     consensus_split,
     final_scores,
     plain_noise_rates,
@@ -306,7 +307,9 @@ def test_a_setting_added_later_keeps_earlier_experts_at_the_value_that_behaves_a
     earlier = SPEC.meta("tad")["trust"]
     assert "rate_agreement" not in earlier and SPEC.trust.rate_agreement == "top1"
     assert "rate_snapshots" not in earlier and SPEC.trust.rate_snapshots == 1
-    for name, value in (("rate_agreement", "top2"), ("rate_snapshots", 3)):
+    assert "rate_snapshot_mean" not in earlier and SPEC.trust.rate_snapshot_mean == "probabilities"
+    earlier_values = (("rate_agreement", "top2"), ("rate_snapshots", 3), ("rate_snapshot_mean", "estimates"))
+    for name, value in earlier_values:
         other = replace(SPEC, trust=replace(SPEC.trust, **{name: value}))
         assert other.meta("tad")["trust"][name] == value
         assert other.folder("root", "tad") != SPEC.folder("root", "tad")
@@ -351,3 +354,11 @@ def test_the_snapshot_estimate_reads_the_snapshot_ensembles(tmp_path):
     assert estimate.agreement == expected.agreement
     final = plain_noise_rates(images, noisy, clean, 3, SPEC, root=tmp_path, device=CPU)  # the same files
     assert final.agreement != estimate.agreement or not torch.equal(final.raw, estimate.raw)
+    # "estimates": one estimate per checkpoint (the two networks at the same epoch), then their mean
+    each = replace(spec, trust=replace(spec.trust, rate_snapshot_mean="estimates"))
+    averaged = plain_noise_rates(images, noisy, clean, 3, each, root=tmp_path, device=CPU)
+    firsts, seconds = (checkpoint_probs(e, SPEC.model, images, noisy, 3, snapshots=2) for e in plain)
+    assert torch.equal(firsts[0], final_scores(plain[0], SPEC.model, images, noisy, 3).probs)  # final first
+    per = [estimate_noise_rates(a, b, noisy, 3) for a, b in zip(firsts, seconds, strict=True)]
+    torch.testing.assert_close(averaged.rates, (per[0].rates + per[1].rates) / 2)
+    assert averaged.agreement == pytest.approx((per[0].agreement + per[1].agreement) / 2)

@@ -64,6 +64,7 @@ INVALID = [
     (TrustConfig, {"evidence_ratio": 0.5}, r"evidence_ratio must be at least 1"),
     (TrustConfig, {"untrusted": "keep"}, r"use of untrusted samples must be one of drop, soft"),
     (TrustConfig, {"rate_snapshots": 0}, r"TrustConfig\.rate_snapshots must be positive"),
+    (TrustConfig, {"rate_snapshot_mean": "median"}, r"snapshot mean must be one of probabilities, estimates"),
     (RecalibConfig, {"held_out_fraction": 1.0}, r"RecalibConfig\.held_out_fraction must lie in \[0, 1\)"),
     (RecalibConfig, {"support": 0}, r"RecalibConfig\.support must be positive"),
     (RecalibConfig, {"gamma": 1.2}, r"RecalibConfig\.gamma must lie in \[0, 1\]"),

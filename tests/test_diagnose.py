@@ -244,12 +244,14 @@ def test_the_noise_rate_run_writes_one_entry_per_setting_and_resumes(tiny, tmp_p
     assert list(snapshots) == ["3", "5", "8"] and "snapshots" not in entry["tad"]
     for e in snapshots.values():
         assert 0.0 <= e["agreement"] <= 1.0 and len(e["corrected"]["estimated"]) == 10
+        assert len(e["estimates_mean"]["estimated"]) == 10
     from tad.study_tables import noise_rate_table
 
     table = noise_rate_table(json.loads(path.read_text()))
-    assert table.loc["pairflip-40", "5-snapshot corrected estimate, vanilla experts"] == round(
-        sum(snapshots["5"]["corrected"]["estimated"]) / 10, 3
-    )
+    for key, name in (("corrected", "ensemble"), ("estimates_mean", "mean of estimates")):
+        assert table.loc["pairflip-40", f"5-snapshot {name}, estimate"] == round(
+            sum(snapshots["5"][key]["estimated"]) / 10, 3
+        )
     from tad.__main__ import _noise_rate_line
 
     assert _noise_rate_line("pairflip-40", entry).startswith("pairflip-40    true share of wrong labels")

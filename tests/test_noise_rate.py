@@ -7,7 +7,14 @@ import torch
 
 from tad.buffer import Expert, consensus_split
 from tad.config import ExperimentConfig, ExpertConfig, TrustConfig
-from tad.noise_rate import agreement_error, corrected_rates, estimate_noise_rates, prediction_agreement
+from tad.noise_rate import (
+    NoiseRateEstimate,
+    agreement_error,
+    corrected_rates,
+    estimate_noise_rates,
+    mean_estimate,
+    prediction_agreement,
+)
 from tad.trust import divide, sized_division
 
 
@@ -70,6 +77,18 @@ def test_the_correction_and_its_bad_inputs():
         agreement_error(1.2)
     with pytest.raises(ValueError, match="shape"):
         estimate_noise_rates(torch.ones(5, 3), torch.ones(5, 4), torch.zeros(5, dtype=torch.long), 3)
+
+
+def test_the_mean_of_estimates_averages_every_field_and_skips_a_class_one_could_not_read():
+    first = NoiseRateEstimate(torch.tensor([0.4, math.nan]), 0.64, 0.2, torch.tensor([0.25, 0.0]))
+    second = NoiseRateEstimate(torch.tensor([0.2, 0.3]), 0.81, 0.1, torch.tensor([0.1, 0.2]))
+    mean = mean_estimate([first, second])
+    torch.testing.assert_close(mean.raw, torch.tensor([0.3, 0.3]))
+    torch.testing.assert_close(mean.rates, torch.tensor([0.175, 0.1]))
+    assert mean.agreement == pytest.approx(0.725) and mean.error == pytest.approx(0.15)
+    assert torch.equal(mean_estimate([first]).rates, first.rates)
+    with pytest.raises(ValueError, match="at least one estimate"):
+        mean_estimate([])
 
 
 def test_a_sized_division_trusts_the_lowest_losses_of_each_class_and_a_clean_class_whole():
