@@ -337,9 +337,9 @@ def plain_noise_rates(
     world: World = SINGLE,
 ) -> NoiseRateEstimate:
     """Each class's share of wrong labels, from vanilla experts 0 and 1: their final networks, or with
-    ``trust.rate_snapshots`` > 1 their last checkpoints, either as snapshot ensembles
-    (:func:`snapshot_probs`; ``trust.rate_snapshot_mean = "probabilities"``) or checkpoint by checkpoint,
-    the estimates then averaged (``"estimates"``).
+    ``trust.rate_snapshots`` > 1 their last checkpoints (every one when they train fewer epochs), either
+    as snapshot ensembles (:func:`snapshot_probs`; ``trust.rate_snapshot_mean = "probabilities"``) or
+    checkpoint by checkpoint, the estimates then averaged (``"estimates"``).
 
     Those are the vanilla arm's first two experts (same files in the buffer), so a grid that runs
     the vanilla arm pays nothing more for them. :func:`tad.noise_rate.estimate_noise_rates` says how.
@@ -358,7 +358,7 @@ def plain_noise_rates(
     )
     trust, args = spec.trust, (spec.model, images, noisy_labels, num_classes)
     top = 2 if trust.rate_agreement == "top2" else 1
-    count = {"snapshots": trust.rate_snapshots, "device": device}
+    count = {"snapshots": min(trust.rate_snapshots, spec.expert.epochs), "device": device}
     if trust.rate_snapshot_mean == "probabilities":
         first, second = (snapshot_probs(e, *args, **count) for e in plain)
         return estimate_noise_rates(first, second, noisy_labels, num_classes, agreement_top=top)

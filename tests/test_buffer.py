@@ -304,16 +304,19 @@ def test_a_setting_added_later_keeps_earlier_experts_at_the_value_that_behaves_a
     # trust.rate_agreement and trust.rate_snapshots came after experts were saved: at "top1" and 1
     # (what those experts did) they leave the expert's identity, and so its folder, as it was; another
     # value is another expert
-    earlier = SPEC.meta("tad")["trust"]
-    assert "rate_agreement" not in earlier and SPEC.trust.rate_agreement == "top1"
-    assert "rate_snapshots" not in earlier and SPEC.trust.rate_snapshots == 1
-    assert "rate_snapshot_mean" not in earlier and SPEC.trust.rate_snapshot_mean == "probabilities"
+    before = replace(SPEC, trust=replace(SPEC.trust, rate_snapshots=1))
+    earlier = before.meta("tad")["trust"]
+    assert "rate_agreement" not in earlier and before.trust.rate_agreement == "top1"
+    assert "rate_snapshots" not in earlier
+    assert "rate_snapshot_mean" not in earlier and before.trust.rate_snapshot_mean == "probabilities"
     earlier_values = (("rate_agreement", "top2"), ("rate_snapshots", 3), ("rate_snapshot_mean", "estimates"))
     for name, value in earlier_values:
-        other = replace(SPEC, trust=replace(SPEC.trust, **{name: value}))
+        other = replace(before, trust=replace(before.trust, **{name: value}))
         assert other.meta("tad")["trust"][name] == value
-        assert other.folder("root", "tad") != SPEC.folder("root", "tad")
-        assert other.folder("root", "vanilla") == SPEC.folder("root", "vanilla")  # trust is TAD's alone
+        assert other.folder("root", "tad") != before.folder("root", "tad")
+        assert other.folder("root", "vanilla") == before.folder("root", "vanilla")  # trust is TAD's alone
+    # today's default (5 snapshots) is another expert than those saved before the setting existed
+    assert SPEC.trust.rate_snapshots == 5 and SPEC.meta("tad")["trust"]["rate_snapshots"] == 5
 
 
 def test_snapshot_probs_average_the_last_checkpoints(tmp_path):
@@ -352,7 +355,8 @@ def test_the_snapshot_estimate_reads_the_snapshot_ensembles(tmp_path):
     expected = estimate_noise_rates(first, second, noisy, 3)
     torch.testing.assert_close(estimate.rates, expected.rates)
     assert estimate.agreement == expected.agreement
-    final = plain_noise_rates(images, noisy, clean, 3, SPEC, root=tmp_path, device=CPU)  # the same files
+    one = replace(SPEC, trust=replace(SPEC.trust, rate_snapshots=1))
+    final = plain_noise_rates(images, noisy, clean, 3, one, root=tmp_path, device=CPU)  # the same files
     assert final.agreement != estimate.agreement or not torch.equal(final.raw, estimate.raw)
     # "estimates": one estimate per checkpoint (the two networks at the same epoch), then their mean
     each = replace(spec, trust=replace(spec.trust, rate_snapshot_mean="estimates"))
@@ -362,3 +366,14 @@ def test_the_snapshot_estimate_reads_the_snapshot_ensembles(tmp_path):
     per = [estimate_noise_rates(a, b, noisy, 3) for a, b in zip(firsts, seconds, strict=True)]
     torch.testing.assert_close(averaged.rates, (per[0].rates + per[1].rates) / 2)
     assert averaged.agreement == pytest.approx((per[0].agreement + per[1].agreement) / 2)
+
+
+def test_the_snapshot_estimate_reads_every_checkpoint_of_networks_shorter_than_asked(tmp_path):
+    images, noisy, clean = make_problem(n_per_class=24)
+    epochs = SPEC.expert.epochs
+    asked = replace(SPEC, trust=replace(SPEC.trust, sizing="estimated", rate_snapshots=epochs + 3))
+    every = replace(SPEC, trust=replace(SPEC.trust, sizing="estimated", rate_snapshots=epochs))
+    longer = plain_noise_rates(images, noisy, clean, 3, asked, root=tmp_path, device=CPU)
+    exact = plain_noise_rates(images, noisy, clean, 3, every, root=tmp_path, device=CPU)
+    torch.testing.assert_close(longer.rates, exact.rates)
+    assert longer.agreement == exact.agreement

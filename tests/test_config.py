@@ -92,11 +92,6 @@ INVALID = [
         {"method": "mtt", "expert": ExpertConfig(epochs=20), "tm": TMConfig(max_start_epoch=20)},
         r"needs experts of at least 21 epochs; got 20",
     ),
-    (
-        ExperimentConfig,
-        {"expert": ExpertConfig(epochs=10), "trust": TrustConfig(rate_snapshots=11)},
-        r"trust\.rate_snapshots=11 averages more checkpoints than the 10 epochs",
-    ),
 ]
 
 
