@@ -113,7 +113,9 @@ print(f"expert: {config.expert.epochs} epochs; the first division comes after {e
 # ## How much of each class to trust
 #
 # Two networks train plainly on the noisy labels (in a full run they are the vanilla arm's first two
-# experts). Confident learning on their mean prediction counts, for each label, the share of its
+# experts). Each is read by its snapshot ensemble, the mean softmax of its last five checkpoints
+# (`trust.rate_snapshots`), which steadies a reading that moves from one epoch to the next. Confident
+# learning on the two networks' mean prediction counts, for each label, the share of its
 # samples that the networks confidently place in another class; the share their own errors explain,
 # read from how often the two agree, is taken out. The true share of wrong labels is shown beside the
 # estimate; the estimate never reads it.

@@ -331,14 +331,18 @@ def noise_rate_table(payload: dict) -> pd.DataFrame:
     return table.loc[[s for s in SETTING_ORDER if s in table.index]].astype(float).round(3)
 
 
-def sizing_table(main_rows: list[dict], sized_rows: list[dict]) -> pd.DataFrame:
-    """The grid's rows run again with ``trust.sizing=estimated`` beside the main grid's rows.
+def sizing_table(
+    main_rows: list[dict], sized_rows: list[dict], names: tuple[str, str] = ("mixture", "sized")
+) -> pd.DataFrame:
+    """A grid's rows run again with another setting (``sized_rows``) beside the rows before it.
 
     One line per method and setting in ``sized_rows``: the share of right labels, vanilla's accuracy
-    (from the sized run, whose vanilla arm is the main grid's), TAD's with the mixture's division (the
-    main grid) and with the sized one, and each division's trusted share and precision. The main
-    grid's columns are NaN where it has no row of that method and setting.
+    (from the newer run, whose vanilla arm is the earlier one's), TAD's accuracy, trusted share and
+    precision in each, the columns labelled by ``names`` (before, after; by default the mixture's
+    division and the sized one). The earlier columns are NaN where there is no row of that method and
+    setting.
     """
+    was, now = names
     main = {(r["method"], r["setting"]): r for r in main_rows if r.get("variant", "full") == "full"}
 
     def tad(r: dict, field: str) -> float | None:
@@ -356,12 +360,12 @@ def sizing_table(main_rows: list[dict], sized_rows: list[dict]) -> pd.DataFrame:
                 "setting": row["setting"],
                 "right labels": 1.0 - row["realised_noise_rate"],
                 "vanilla": row["arms"]["vanilla"]["acc_mean"],
-                "TAD, mixture": tad(before, "acc_mean"),
-                "TAD, sized": tad(row, "acc_mean"),
-                "share, mixture": final(before, "trusted_fraction"),
-                "share, sized": final(row, "trusted_fraction"),
-                "precision, mixture": final(before, "precision"),
-                "precision, sized": final(row, "precision"),
+                f"TAD, {was}": tad(before, "acc_mean"),
+                f"TAD, {now}": tad(row, "acc_mean"),
+                f"share, {was}": final(before, "trusted_fraction"),
+                f"share, {now}": final(row, "trusted_fraction"),
+                f"precision, {was}": final(before, "precision"),
+                f"precision, {now}": final(row, "precision"),
             }
         )
     if not records:

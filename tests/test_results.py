@@ -537,6 +537,8 @@ def test_the_sizing_table_sets_the_sized_rows_beside_the_main_grid():
     assert (line["share, mixture"], line["share, sized"], line["precision, sized"]) == (0.65, 0.6, 0.8)
     assert pd.isna(table.loc[("DATM", "clean"), "TAD, mixture"])  # no main-grid row to compare with
     assert sizing_table(main, []).empty
+    named = sizing_table(main, sized, ("final network", "5 snapshots"))
+    assert named.loc[("DM", "clean"), ["TAD, final network", "share, 5 snapshots"]].tolist() == [29.0, 0.97]
 
 
 def test_targets_side_by_side_keeps_the_targets_both_measured():
