@@ -154,7 +154,8 @@ mixture_main = rows(
 # the main grid's rows and the second seed's made with the final networks' noise-rate estimate
 # (trust.rate_snapshots=1, the default before the five snapshot ensembles)
 final_network_main = rows(
-    f"v5/{preset}-main.jsonl", f"reproduce {data} --grid main --set trust.rate_snapshots=1 --results <this file>"
+    f"v5/{preset}-main.jsonl",
+    f"reproduce {data} --grid main --set trust.rate_snapshots=1 --results <this file>",
 )
 final_network_seed1 = rows(
     f"v5/{preset}-main-seed1.jsonl",
@@ -665,12 +666,12 @@ noise_rate_table(noise_rate)[[*vanilla_estimates, "estimate, TAD experts", "corr
 # it would trust 0.98, 0.95, 0.84 and 0.59 of the data there (right labels 1.00, 0.91, 0.80, 0.60), at
 # precision 0.82 at symmetric 40%. Where the noise is structured or heavy it undershoots: 0.25 for 0.39 at
 # pair-flip 40%, 0.14 for 0.20 at pair-flip 20%, 0.52 for 0.60 at symmetric 60%, 0.10 for 0.17 under
-# asymmetric noise. The "TAD experts" columns are the trust-aware experts of the default when the file
-# was made, sized by the vanilla experts' final networks' estimate; their own estimate reads higher (they have learnt to doubt the
-# samples they did not trust), so the estimate is taken from plainly trained networks, once, before the
-# trust-aware experts train. This diagnosis is what the division sized by the estimate (next section)
-# was built on; the file was made again after that division became the default, with the top-2 columns
-# added (below).
+# asymmetric noise. The "TAD experts" columns are the trust-aware experts of the default when the file was
+# made, sized by the vanilla experts' final networks' estimate; their own estimate reads higher (they have
+# learnt to doubt the samples they did not trust), so the estimate is taken from plainly trained networks,
+# once, before the trust-aware experts train. This diagnosis is what the division sized by the estimate
+# (next section) was built on; the file was made again after that division became the default, with the
+# top-2 columns added (below).
 #
 # The **top-2** columns count two experts as agreeing when each one's prediction is among the other's
 # two most likely classes (`trust.rate_agreement="top2"`). Under pair-flip noise the experts are torn
@@ -772,11 +773,12 @@ joint_selection({"DM": sizing_selection, "DATM": sizing_selection_datm})
 # %% [markdown]
 # The main grid's settings ran with the sized division before it became the default (`python -m tad
 # reproduce --preset cifar10-cpu --data-root ../shared/data/cifar10 --grid main --set
-# trust.sizing=estimated`, all ten settings, one seed, in parts with `--only`; those rows were the main
-# grid until the noise-rate estimate moved to snapshot ensembles, and are kept in `results/v5/`). Its vanilla arm is the mixture rows' run again (and bit-identical to them); the "mixture"
-# columns are the TAD rows of the main grid made with the mixture's division (`results/v4/`). Under
-# asymmetric and CIFAR-10N rand1 labels DATM + TAD stays below vanilla with either division (sized: -1.1,
-# -0.2, -1.8; mixture: -1.0, -1.0, -3.0).
+# trust.sizing=estimated`, all ten settings, one seed, in parts with `--only`; those rows were the main grid
+# until the noise-rate estimate moved to snapshot ensembles, and are kept in `results/v5/`). Its vanilla arm
+# is the mixture rows' run again (and bit-identical to them); the "mixture" columns are the TAD rows of the
+# main grid made with the mixture's division (`results/v4/`). Under asymmetric and CIFAR-10N rand1 labels
+# DATM + TAD stays below vanilla with either division (sized: -1.1, -0.2, -1.8; mixture: -1.0, -1.0,
+# -3.0).
 
 # %% tags=["hide-input"]
 sizing_table(mixture_main, final_network_main)
@@ -955,20 +957,19 @@ targets_side_by_side(
 
 # %% [markdown]
 # **What the rows say** (the test set, so they chose nothing). The snapshot ensembles do on the test
-# set what they did on the validation runs: every trusted share falls (by 0.04 to 0.17 in seed 0) and
-# every precision under noise rises, so the share now sits within 0.07 of the right share under pair-flip 40% (0.58 for
-# 0.61; 0.75 before) and symmetric 60% (0.42 for 0.40; 0.48), and precision reaches 0.9 under symmetric
-# and pair-flip 20%. The price is where the estimate now finds noise that is not there: clean labels
-# (0.92 trusted, the target asks 0.95) and pair-flip 20% (0.72 for 0.80). Precision under pair-flip 40%
-# is still 0.70, so the trusted space is barely cleaner than the data there. On the targets both
-# measured, 14 are met with the snapshot ensembles and 12 with the final networks. Accuracy does not
-# follow the trusted space: DM + TAD moves by -1.3 to +2.5 points in seed 0, and DATM + TAD's mean gain
-# over the two seeds falls under pair-flip 40% (from +1.1 to 0.0: seed 1 is 2.0 points lower, seed 0
-# 0.3), on clean labels (+1.6 to +0.6) and under symmetric 60% (+0.6 to +0.2), and rises under
-# symmetric 20% and 40%, pair-flip 20% and CIFAR-10N aggre. These moves are within
-# DATM's spread between seeds, and none of them comes near the four points the targets ask under
-# pair-flip 40%; the factorial diagnosis below (made before this change) locates the limit in the
-# division's precision there.
+# set what they did on the validation runs: every trusted share falls (by 0.04 to 0.17 in seed 0) and every
+# precision under noise rises, so the share now sits within 0.07 of the right share under pair-flip 40%
+# (0.58 for 0.61; 0.75 before) and symmetric 60% (0.42 for 0.40; 0.48), and precision reaches 0.9 under
+# symmetric and pair-flip 20%. The price is where the estimate now finds noise that is not there: clean
+# labels (0.92 trusted, the target asks 0.95) and pair-flip 20% (0.72 for 0.80). Precision under pair-flip
+# 40% is still 0.70, so the trusted space is barely cleaner than the data there. On the targets both
+# measured, 14 are met with the snapshot ensembles and 12 with the final networks. Accuracy does not follow
+# the trusted space: DM + TAD moves by -1.3 to +2.5 points in seed 0, and DATM + TAD's mean gain over the
+# two seeds falls under pair-flip 40% (from +1.1 to 0.0: seed 1 is 2.0 points lower, seed 0 0.3), on clean
+# labels (+1.6 to +0.6) and under symmetric 60% (+0.6 to +0.2), and rises under symmetric 20% and 40%,
+# pair-flip 20% and CIFAR-10N aggre. These moves are within DATM's spread between seeds, and none of them
+# comes near the four points the targets ask under pair-flip 40%; the factorial diagnosis below (made before
+# this change) locates the limit in the division's precision there.
 
 # %% [markdown]
 # ## The targets
@@ -1028,13 +1029,12 @@ else:
 # **consistency** term. Every combination runs with the same data, streams and evaluation networks
 # (`python -m tad diagnose`); the **oracle** arm's experts train on the truly clean samples only and it
 # starts from them: the ceiling of a perfect division. The oracle reads the clean labels, so it is a
-# diagnostic only and chose nothing. The arms were made with the division sized by the estimated noise
-# rate as it was before the snapshot ensembles (the estimate read from the final networks; untrusted
-# samples taught soft targets), so the table at the end of the page names them; the rows made with the mixture's
-# division are kept in `results/v4/`, those of the first diagnosis, made while TAD's experts still
-# dropped untrusted samples, in `results/v2/`, and those made before the evidence ratio in
-# `results/v3/`. Its random streams are its own,
-# so its vanilla arm differs from the main grid's by the spread of single runs.
+# diagnostic only and chose nothing. The arms were made with the division sized by the estimated noise rate
+# as it was before the snapshot ensembles (the estimate read from the final networks; untrusted samples
+# taught soft targets), so the table at the end of the page names them; the rows made with the mixture's
+# division are kept in `results/v4/`, those of the first diagnosis, made while TAD's experts still dropped
+# untrusted samples, in `results/v2/`, and those made before the evidence ratio in `results/v3/`. Its random
+# streams are its own, so its vanilla arm differs from the main grid's by the spread of single runs.
 
 # %% tags=["hide-input"]
 print("\n".join("command: " + " ".join(c) for c in dict.fromkeys(tuple(r["command"]) for r in diagnosis)))
