@@ -28,8 +28,8 @@ import torch
 
 log = logging.getLogger(__name__)
 
-#: Settings added after files were saved, by section, with the value that behaves as those files did: a
-#: checkpoint or an expert saved before the setting existed matches that value (and only that value).
+#: Settings added after files were saved, by section, each with the value that behaves as those files
+#: did. A checkpoint or an expert saved before the setting existed matches that value, and only that one.
 ADDED_AT_EARLIER_BEHAVIOUR: dict[str, dict[str, Any]] = {
     "trust": {"rate_agreement": "top1", "rate_snapshots": 1, "rate_snapshot_mean": "probabilities"}
 }

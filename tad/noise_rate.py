@@ -84,10 +84,11 @@ def agreement_error(agreement: float) -> float:
 
 
 def corrected_rates(raw: Tensor, error: float) -> Tensor:
-    """``max(0, (raw - e) / (1 - e))``: the raw estimate less the share the networks' own error explains."""
+    """``max(0, (raw - e) / (1 - e))``: the raw estimate less the share the networks' own error explains
+    (kept at most 1, which rounding can pass where every confident sample of a class is counted wrong)."""
     if error >= 1.0:
         return torch.full_like(raw, float("nan"))
-    return ((raw - error) / (1.0 - error)).clamp(min=0.0)
+    return ((raw - error) / (1.0 - error)).clamp(min=0.0, max=1.0)
 
 
 @dataclass(frozen=True)

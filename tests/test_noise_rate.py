@@ -73,6 +73,11 @@ def test_the_correction_and_its_bad_inputs():
     corrected = corrected_rates(torch.tensor([0.3, 0.05]), 0.1)
     torch.testing.assert_close(corrected, torch.tensor([0.2 / 0.9, 0.0]))
     assert torch.isnan(corrected_rates(torch.tensor([0.3]), 1.0)).all()
+    # a class whose every confident sample is counted wrong reads 1, never a rounding above it (which a
+    # sized division refuses)
+    errors = [i / 10007 for i in range(9000)]
+    assert all(float(corrected_rates(torch.tensor([1.0]), e).max()) <= 1.0 for e in errors)
+    assert float(corrected_rates(torch.tensor([1.0]), 0.1)) == 1.0
     with pytest.raises(ValueError, match="in \\[0, 1\\]"):
         agreement_error(1.2)
     with pytest.raises(ValueError, match="shape"):
