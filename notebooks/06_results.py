@@ -115,6 +115,46 @@ def document(name: str, command: str) -> dict:
     return json.loads(required_file(results, name, command).read_text())
 
 
+# The later selections compare candidates on the same three settings, with DM's and DATM's distilled sets.
+SELECTION_SETTINGS = "pairflip-40,clean,symmetric-40"
+NOT_USED = {
+    "trusted_fraction": "trusted share of the experts' consensus (not used to choose):",
+    "trusted_precision": "its precision (not used to choose):",
+}
+
+
+def selection_pair(candidates: str) -> tuple[dict, dict]:
+    """DM's and DATM's selection files of one candidate set (``--candidates``)."""
+    options = f"--seeds 3 --candidates {candidates} --settings {SELECTION_SETTINGS}"
+    return (
+        document(f"{preset}-selection-{candidates}.json", f"python -m tad select {data} {options}"),
+        document(
+            f"{preset}-selection-{candidates}-datm.json",
+            f"python -m tad select {data} --method datm {options}",
+        ),
+    )
+
+
+def show_selection(payload: dict, baseline: str, measures: tuple[str, ...] = ("trusted_fraction",)):
+    """One distiller's selection: its command, scores by setting, the clean-label measures beside them
+    (which chose nothing), the sentences, and each candidate's paired difference from ``baseline``."""
+    print("command:", " ".join(payload["command"]))
+    display(selection_by_setting(payload))
+    for measure in measures:
+        print(NOT_USED[measure])
+        display(selection_by_setting(payload, measure))
+    print("\n".join(selection_sentences(payload)))
+    return paired_differences(payload, baseline)
+
+
+def show_joint_selection(dm: dict, datm: dict, baseline: str):
+    """DATM's selection beside DM's, and the choice by the joint rule (the mean of the two means)."""
+    print("command:", " ".join(datm["command"]))
+    display(selection_by_setting(datm))
+    display(paired_differences(datm, baseline))
+    return joint_selection({"DM": dm, "DATM": datm})
+
+
 main = rows(f"{preset}-main.jsonl", f"reproduce {data} --grid main")
 diagnosis = rows(f"{preset}-diagnosis.jsonl", f"diagnose {data}")
 ablations = rows(f"{preset}-ablations.jsonl", f"reproduce {data} --grid ablations")
@@ -137,15 +177,7 @@ trajectory_selection = document(
     f"python -m tad select {data} --method datm --settings pairflip-40,symmetric-40,clean --candidates "
     "trajectories",
 )
-sizing_selection = document(
-    f"{preset}-selection-sizing.json",
-    f"python -m tad select {data} --seeds 3 --candidates sizing --settings pairflip-40,clean,symmetric-40",
-)
-sizing_selection_datm = document(
-    f"{preset}-selection-sizing-datm.json",
-    f"python -m tad select {data} --method datm --seeds 3 --candidates sizing --settings "
-    "pairflip-40,clean,symmetric-40",
-)
+sizing_selection, sizing_selection_datm = selection_pair("sizing")
 # the main grid's rows made with the mixture's division (the default before the sized one)
 mixture_main = rows(
     f"v4/{preset}-main.jsonl",
@@ -727,16 +759,7 @@ noise_rate_table(noise_rate)[["wrong labels", "corrected estimate, vanilla exper
 # say so. The trusted share and precision beside the scores come from the clean labels and chose nothing.
 
 # %% tags=["hide-input"]
-print("command:", " ".join(sizing_selection["command"]))
-display(selection_by_setting(sizing_selection))
-print("trusted share of the experts' consensus (not used to choose):")
-display(selection_by_setting(sizing_selection, "trusted_fraction"))
-print("its precision (not used to choose):")
-selection_by_setting(sizing_selection, "trusted_precision")
-
-# %% tags=["hide-input"]
-print("\n".join(selection_sentences(sizing_selection)))
-paired_differences(sizing_selection, "sizing=mixture")
+show_selection(sizing_selection, "sizing=mixture", ("trusted_fraction", "trusted_precision"))
 
 # %% [markdown]
 # The same comparison with DATM's distilled set scored (`--method datm`, three processes merged the same
@@ -744,10 +767,7 @@ paired_differences(sizing_selection, "sizing=mixture")
 # means over the same settings.
 
 # %% tags=["hide-input"]
-print("command:", " ".join(sizing_selection_datm["command"]))
-display(selection_by_setting(sizing_selection_datm))
-display(paired_differences(sizing_selection_datm, "sizing=mixture"))
-joint_selection({"DM": sizing_selection, "DATM": sizing_selection_datm})
+show_joint_selection(sizing_selection, sizing_selection_datm, "sizing=mixture")
 
 # %% [markdown]
 # **What it says.** The sized division does what it was built for on the trusted share: 0.96 of the data
@@ -857,29 +877,15 @@ noise_rate_table(digits_noise_rate)[[*vanilla_estimates, *snapshot_columns]]
 # cache, and the same random numbers). First DM's distilled set:
 
 # %% tags=["hide-input"]
-agreement_selection = document(
-    f"{preset}-selection-agreement.json",
-    f"python -m tad select {data} --seeds 3 --candidates agreement --settings pairflip-40,clean,symmetric-40",
-)
-display(selection_by_setting(agreement_selection))
-print("trusted share of the experts' consensus (not used to choose):")
-display(selection_by_setting(agreement_selection, "trusted_fraction"))
-print("\n".join(selection_sentences(agreement_selection)))
-paired_differences(agreement_selection, "agreement=top1")
+agreement_selection, agreement_selection_datm = selection_pair("agreement")
+show_selection(agreement_selection, "agreement=top1")
 
 # %% [markdown]
 # Then DATM's distilled set (`--method datm`, three processes merged the same way; the experts are the
 # DM selection's, found in the cache), and the choice by the joint rule:
 
 # %% tags=["hide-input"]
-agreement_selection_datm = document(
-    f"{preset}-selection-agreement-datm.json",
-    f"python -m tad select {data} --method datm --seeds 3 --candidates agreement --settings "
-    "pairflip-40,clean,symmetric-40",
-)
-display(selection_by_setting(agreement_selection_datm))
-display(paired_differences(agreement_selection_datm, "agreement=top1"))
-joint_selection({"DM": agreement_selection, "DATM": agreement_selection_datm})
+show_joint_selection(agreement_selection, agreement_selection_datm, "agreement=top1")
 
 # %% [markdown]
 # **What it says.** The top-2 agreement does what it was built for on the trusted share under pair-flip
@@ -901,30 +907,14 @@ joint_selection({"DM": agreement_selection, "DATM": agreement_selection_datm})
 # distilled set first:
 
 # %% tags=["hide-input"]
-snapshot_selection = document(
-    f"{preset}-selection-snapshots.json",
-    f"python -m tad select {data} --seeds 3 --candidates snapshots --settings pairflip-40,clean,symmetric-40",
-)
-display(selection_by_setting(snapshot_selection))
-print("trusted share of the experts' consensus (not used to choose):")
-display(selection_by_setting(snapshot_selection, "trusted_fraction"))
-print("its precision (not used to choose):")
-display(selection_by_setting(snapshot_selection, "trusted_precision"))
-print("\n".join(selection_sentences(snapshot_selection)))
-paired_differences(snapshot_selection, "snapshots=1")
+snapshot_selection, snapshot_selection_datm = selection_pair("snapshots")
+show_selection(snapshot_selection, "snapshots=1", ("trusted_fraction", "trusted_precision"))
 
 # %% [markdown]
 # Then DATM's (`--method datm`; the experts are found in the cache), and the choice by the joint rule:
 
 # %% tags=["hide-input"]
-snapshot_selection_datm = document(
-    f"{preset}-selection-snapshots-datm.json",
-    f"python -m tad select {data} --method datm --seeds 3 --candidates snapshots --settings "
-    "pairflip-40,clean,symmetric-40",
-)
-display(selection_by_setting(snapshot_selection_datm))
-display(paired_differences(snapshot_selection_datm, "snapshots=1"))
-joint_selection({"DM": snapshot_selection, "DATM": snapshot_selection_datm})
+show_joint_selection(snapshot_selection, snapshot_selection_datm, "snapshots=1")
 
 # %% [markdown]
 # **What it says.** The snapshot ensembles read higher noise rates (the diagnosis above), so they trust
