@@ -706,10 +706,12 @@ noise_rate_table(noise_rate)[[*vanilla_estimates, "estimate, TAD experts", "corr
 # it would trust 0.98, 0.95, 0.84 and 0.59 of the data there (right labels 1.00, 0.91, 0.80, 0.60), at
 # precision 0.82 at symmetric 40%. Where the noise is structured or heavy it undershoots: 0.25 for 0.39 at
 # pair-flip 40%, 0.14 for 0.20 at pair-flip 20%, 0.52 for 0.60 at symmetric 60%, 0.10 for 0.17 under
-# asymmetric noise. The "TAD experts" columns are the trust-aware experts of the default when the file was
-# made, sized by the vanilla experts' final networks' estimate; their own estimate reads higher (they have
-# learnt to doubt the samples they did not trust), so the estimate is taken from plainly trained networks,
-# once, before the trust-aware experts train. This diagnosis is what the division sized by the estimate
+# asymmetric noise. The "TAD experts" columns are the trust-aware experts of the current default, whose
+# divisions are sized by the vanilla experts' snapshot ensembles (those of the final networks' estimate
+# are in `results/v5/`; every other column repeats to the digit); their own estimate reads higher (they
+# have learnt to doubt the samples they did not trust: 0.08 on clean labels, 0.33 for 0.20 at pair-flip
+# 20%), so the estimate is taken from plainly trained networks, once, before the trust-aware experts
+# train. This diagnosis is what the division sized by the estimate
 # (next section) was built on; the file was made again after that division became the default, with the
 # top-2 columns added (below).
 #
