@@ -5,8 +5,11 @@
 Vanilla and trust-aware epochs alternate (A, B, A, B, ...) on the same data and network, so that slow
 drifts of the machine hit both alike; each ratio is the median over the repeats. Both scoring modes of
 the outer loop are timed: ``pass`` (an evaluation pass per division, the default) and ``online``
-(the division reads the training pass's own losses and features). Last, one scoring pass in batches
-of 512 against the batch size :func:`tad.device.inference_batch` picks for the CPU.
+(the division reads the training pass's own losses and features). Then whole expert runs, as a grid
+trains them: the preset's vanilla experts, then its TAD experts (which read their noise-rate estimate
+from those vanilla experts' checkpoints, start dividing when their loss has fallen, and divide once more
+at the end). Last, one scoring pass in batches of 512 against the batch size
+:func:`tad.device.inference_batch` picks for the CPU.
 """
 
 from __future__ import annotations
@@ -15,14 +18,16 @@ import argparse
 import json
 import platform
 import statistics
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
+from tad.buffer import train_experts
 from tad.config import NoiseConfig
-from tad.context import prepare_data
+from tad.context import expert_spec, prepare_data
 from tad.device import inference_batch
 from tad.distill.base import class_pools, sample_from_pool
 from tad.distill.dm import dm_step_loss
@@ -100,6 +105,47 @@ def time_expert_epochs(config, nd, repeats: int) -> dict:
             train_trusted_epoch(task, net, opt, state, targets, generator=gen, record=mode == "online")
             timings[f"tad-{mode}"].append(time.perf_counter() - t)
     return timings
+
+
+def time_expert_runs(config, nd) -> dict:
+    """Seconds of the preset's vanilla experts and of its TAD experts, trained in turn into one buffer.
+
+    The TAD experts' time holds everything a run adds: the noise-rate estimate read from the vanilla
+    experts' last checkpoints, the warm-up epochs that do not divide, the scoring passes and divisions
+    of the epochs that do, and the final division. A grid that runs the vanilla arm trains those
+    vanilla experts anyway; TAD run alone trains them too, so it costs the sum of both.
+    """
+    spec = expert_spec(config)
+    args = (nd.data.train_images, nd.noisy_labels, nd.clean_labels, nd.data.num_classes, spec)
+
+    def timed(kind: str, root: str) -> dict:
+        t = time.perf_counter()
+        experts = train_experts(kind, *args, root=root, device=torch.device("cpu"))
+        seconds = time.perf_counter() - t
+        # the experts' own per-epoch timings: training epochs, and the trust steps before them
+        train = sum(e["train_seconds"] for x in experts for e in x.timings)
+        trust = sum(e["trust_seconds"] for x in experts for e in x.timings)
+        divided = [sum(h["divided"] for h in x.history) for x in experts]
+        return {
+            "seconds": seconds,
+            "train_seconds": train,
+            "trust_seconds": trust,
+            "dividing_epochs": divided,
+        }
+
+    # vanilla, TAD, vanilla again (into a second buffer, so it trains afresh): a drift of the
+    # machine's speed during the runs shows as a difference between the two vanilla timings
+    with tempfile.TemporaryDirectory() as root, tempfile.TemporaryDirectory() as again:
+        first = timed("vanilla", root)
+        tad = timed("tad", root)
+        second = timed("vanilla", again)
+    return {
+        "experts": config.expert.num_experts,
+        "epochs": config.expert.epochs,
+        "vanilla": [first, second],
+        "tad": tad,
+        "ratio": tad["seconds"] / ((first["seconds"] + second["seconds"]) / 2),
+    }
 
 
 def time_score_batches(config, nd, repeats: int) -> dict:
@@ -181,6 +227,7 @@ def main() -> None:
     epochs = ratios(time_expert_epochs(config, nd, args.repeats), "vanilla")
     dm = ratios(time_dm_iterations(config, nd, 3 * args.repeats), "vanilla")
     score = ratios(time_score_batches(config, nd, 3 * args.repeats), "batch 512")
+    runs = time_expert_runs(config, nd)
     out = {
         "preset": args.preset,
         "train_images": len(nd.noisy_labels),
@@ -189,6 +236,7 @@ def main() -> None:
         "expert_epoch": epochs,
         "dm_iteration": dm,
         "score_batch": score,
+        "expert_runs": runs,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1))
@@ -198,6 +246,17 @@ def main() -> None:
         **{f"scoring, {k}": v for k, v in score.items()},
     }.items():
         print(f"{name:<18} {r['median_s']:7.3f} s   ratio {r['ratio']:.2f}")
+    for name, run in (
+        ("vanilla", runs["vanilla"][0]),
+        ("TAD", runs["tad"]),
+        ("vanilla again", runs["vanilla"][1]),
+    ):
+        print(
+            f"{runs['experts']} {name} experts: {run['seconds']:.1f} s, of which training epochs "
+            f"{run['train_seconds']:.1f} s and trust steps {run['trust_seconds']:.1f} s (dividing in "
+            f"{run['dividing_epochs']} of {runs['epochs']} epochs)"
+        )
+    print(f"whole runs: TAD / mean vanilla {runs['ratio']:.2f}")
 
 
 if __name__ == "__main__":

@@ -1013,7 +1013,10 @@ show_joint_selection(scoring_selection, scoring_selection_datm, "scoring=pass")
 #
 # The targets the method work set itself (issue 8), each against the rows above, the second seed and
 # the IPC 50 rows below, the digits runs of the README and the overhead benchmark. Where a setting ran
-# with two seeds, its gain is their mean. "not run" marks a target whose row does not exist yet.
+# with two seeds, its gain is their mean. "not run" marks a target whose row does not exist yet. The
+# overhead is read twice from the benchmark: on an epoch that divides (the worst case) and over whole
+# expert runs (warm-up epochs, noise-rate estimate and final division included; [What TAD
+# costs](07_benchmarks.ipynb) says why the two differ).
 
 # %% tags=["hide-input"]
 targets = issue_targets(main, digits=digits, overhead=overhead, other_seeds=[seed1], ipc50=ipc50)

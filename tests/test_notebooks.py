@@ -111,6 +111,8 @@ def check_06_results(summary: dict) -> None:
 
 def check_07_benchmarks(summary: dict) -> None:
     assert summary["epoch_ratio_pass"] > 1.0 and summary["epoch_ratio_online"] > 0.9
+    # a TAD run does everything a vanilla run does, and its scoring passes on top
+    assert summary["run_ratio"] > 1.0
     assert 0.5 < summary["dm_ratio"] < 2.0
     assert summary["scaling_rows"] == 6 and summary["ensemble_ratio"] > 0
     assert summary["processes_speedup"] > 0

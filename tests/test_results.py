@@ -220,7 +220,9 @@ def test_issue_targets_measure_each_target_and_mark_missing_rows():
         "pairflip0.4-dm": {"arms": {"vanilla": arm(60), "tad": arm(80), "clean": arm(90)}},
     }
     table = issue_targets(
-        rows, digits=digits, overhead={"preset": "p", "expert_epoch": {"tad-pass": {"ratio": 1.3}}}
+        rows,
+        digits=digits,
+        overhead={"preset": "p", "expert_epoch": {"tad-pass": {"ratio": 1.3}}, "expert_runs": {"ratio": 1.2}},
     )
     got = {(r["target"], r["where"]): (r["measured"], r["outcome"]) for r in table.to_dict("records")}
     assert got[("TAD − vanilla", "DATM pairflip-40")] == (5.0, "met")
@@ -234,6 +236,7 @@ def test_issue_targets_measure_each_target_and_mark_missing_rows():
         "met",
     )
     assert got[("trusted space grows: last − first division", "pairflip-40")] == (pytest.approx(0.12), "met")
+    assert got[("TAD experts / vanilla experts, whole runs (default scoring)", "p")] == (1.2, "met")
     assert got[("make demo: share of the vanilla-to-clean gap recovered", "digits pair-flip 40%, DM")] == (
         pytest.approx(2 / 3, abs=1e-3),
         "MISSED",
