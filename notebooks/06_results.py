@@ -1221,7 +1221,7 @@ ablation_trust_table(ablations, ablation_main)
 # at the earliest epoch (fixed-start) and judging the loss averaged over the outer steps (loss-average)
 # leave the trusted share where it is (the sized division keeps the estimated share either way) and move
 # its precision by at most 0.01; their accuracies move by up to 1.2 points in both directions (fixed-start:
-# DM +1.2 under symmetric 40% and -1.2 under pair-flip 40%, DATM +0.5 and -0.9), within the spread of
+# DM +1.2 under symmetric 40% and -1.2 under pair-flip 40%, DATM -0.9 and +0.5), within the spread of
 # one seed.
 
 # %% [markdown]
