@@ -142,8 +142,7 @@ def time_expert_runs(config, nd) -> dict:
     return {
         "experts": config.expert.num_experts,
         "epochs": config.expert.epochs,
-        "vanilla": [first, second],
-        "tad": tad,
+        "runs": {"vanilla": first, "TAD": tad, "vanilla again": second},
         "ratio": tad["seconds"] / ((first["seconds"] + second["seconds"]) / 2),
     }
 
@@ -246,11 +245,7 @@ def main() -> None:
         **{f"scoring, {k}": v for k, v in score.items()},
     }.items():
         print(f"{name:<18} {r['median_s']:7.3f} s   ratio {r['ratio']:.2f}")
-    for name, run in (
-        ("vanilla", runs["vanilla"][0]),
-        ("TAD", runs["tad"]),
-        ("vanilla again", runs["vanilla"][1]),
-    ):
+    for name, run in runs["runs"].items():
         print(
             f"{runs['experts']} {name} experts: {run['seconds']:.1f} s, of which training epochs "
             f"{run['train_seconds']:.1f} s and trust steps {run['trust_seconds']:.1f} s (dividing in "

@@ -127,11 +127,7 @@ pd.DataFrame(
             "rest, s": run["seconds"] - run["train_seconds"] - run["trust_seconds"],
             "dividing epochs": ", ".join(map(str, run["dividing_epochs"])),
         }
-        for name, run in {
-            "vanilla": runs["vanilla"][0],
-            "TAD": runs["tad"],
-            "vanilla again": runs["vanilla"][1],
-        }.items()
+        for name, run in runs["runs"].items()
     }
 ).T.round(1)
 
