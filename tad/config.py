@@ -163,7 +163,9 @@ class TrustConfig:
 
     enabled: bool = True  # False gives the vanilla baseline: no division at all
     schedule: TrustSchedule = "dynamic"  # "static": one division after plain training (two-stage)
-    scoring: Scoring = "pass"  # "pass": an evaluation pass per division; "online": reuse the training pass
+    # Reconstruction: "online" (the training pass's own losses, predictions and features) was chosen
+    # over "pass" (an evaluation pass per division) on the noisy validation split.
+    scoring: Scoring = "online"
     warmup_fraction: float = 0.2  # earliest first division, as a share of the expert's epochs
     # Reconstruction: the first division waits until the mean training loss has fallen this share
     # below ln C (the loss of a model that knows nothing), but no later than ``latest_start_fraction``.

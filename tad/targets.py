@@ -155,7 +155,7 @@ def issue_targets(
     if digits is not None:
         records += _digits_targets(digits)
     if overhead is not None:
-        ratio = overhead["expert_epoch"]["tad-pass"]["ratio"]
+        ratio = overhead["expert_epoch"][f"tad-{overhead['default_scoring']}"]["ratio"]
         target = "TAD epoch / vanilla epoch (default scoring)"
         records.append(_record(target, overhead["preset"], ratio, 1.25, at_least=False))
         # the same cost over whole runs: warm-up epochs, noise-rate estimate and final division included

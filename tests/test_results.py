@@ -222,7 +222,12 @@ def test_issue_targets_measure_each_target_and_mark_missing_rows():
     table = issue_targets(
         rows,
         digits=digits,
-        overhead={"preset": "p", "expert_epoch": {"tad-pass": {"ratio": 1.3}}, "expert_runs": {"ratio": 1.2}},
+        overhead={
+            "preset": "p",
+            "default_scoring": "online",
+            "expert_epoch": {"tad-pass": {"ratio": 0.9}, "tad-online": {"ratio": 1.3}},
+            "expert_runs": {"ratio": 1.2},
+        },
     )
     got = {(r["target"], r["where"]): (r["measured"], r["outcome"]) for r in table.to_dict("records")}
     assert got[("TAD − vanilla", "DATM pairflip-40")] == (5.0, "met")
