@@ -215,6 +215,23 @@ def settings_since(row: dict) -> dict[str, tuple]:
     return changed
 
 
+def made_alike(rows: list[dict], grids: Iterable[list[dict]]) -> list[dict]:
+    """The first of ``grids`` whose rows ran with the TAD settings that ``rows`` ran with (compared
+    through :func:`settings_since`, so an ablation row matches the full method's rows of its time).
+
+    For setting an older grid's rows (ablations, diagnoses) beside the full method's rows made with
+    the same defaults. ``rows`` must agree among themselves; no match is an error.
+    """
+    wanted = {frozenset(settings_since(r).items()) for r in rows}
+    if len(wanted) != 1:
+        raise ValueError(f"the rows ran with {len(wanted)} different sets of TAD settings; split them first.")
+    for grid in grids:
+        if grid and {frozenset(settings_since(r).items()) for r in grid} == wanted:
+            return grid
+    changed = dict(next(iter(wanted))) or "today's defaults"
+    raise ValueError(f"no grid ran with the same TAD settings as these rows ({changed}).")
+
+
 def result_row(job: Job, key: str, preset: str, result_json: dict, command: list[str], wall: float) -> dict:
     """The results-file line of one finished job."""
     return {

@@ -264,3 +264,22 @@ def test_settings_since_names_what_changed_after_a_row_was_written():
     ablation["config"]["trust"]["threshold"] = ablation["config"]["trust"].pop("threshold_rule")
     del ablation["config"]["trust"]["trajectories"]
     assert settings_since(ablation) == {}
+
+
+def test_made_alike_finds_the_grid_that_ran_with_the_same_settings():
+    from tad.config import ExperimentConfig, apply_overrides, to_dict
+    from tad.reproduce import made_alike
+    from tad.variants import ABLATIONS
+
+    def row(variant="full", **trust):
+        config = to_dict(apply_overrides(ExperimentConfig(), ABLATIONS.get(variant, ())))
+        config["trust"].update(trust)
+        return {"variant": variant, "config": config}
+
+    today, older = [row(), row()], [row(scoring="pass"), row(scoring="pass")]
+    assert made_alike([row("fixed-start", scoring="pass")], [today, [], older]) is older
+    assert made_alike([row("outer-only"), row("cosine-only")], [older, today]) is today
+    with pytest.raises(ValueError, match="different sets"):
+        made_alike([row(), row(scoring="pass")], [today])
+    with pytest.raises(ValueError, match=r"no grid ran .*trust.scoring"):
+        made_alike([row("fixed-start", scoring="pass")], [today])
