@@ -21,6 +21,7 @@ differ only by what TAD changes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -177,12 +178,19 @@ def train_experts(
         )
     if world.distributed and folder is None:
         raise ValueError("experts shared by several ranks need a buffer folder that they all see.")
-    rates = None
-    if kind == "tad" and spec.trust.enabled and spec.trust.sizing == "estimated":
-        rates = plain_noise_rates(
-            images, noisy_labels, clean_labels, num_classes, spec, root=root, device=device, world=world
-        ).rates
-    task = spec.task(kind, images, noisy_labels, clean_labels, num_classes, fixed_split, rates)
+
+    @functools.cache
+    def task() -> ExpertTask:
+        """What an expert trains on; the noise-rate estimate is computed only when one must train."""
+        rates = None
+        if kind == "tad" and spec.trust.enabled and spec.trust.sizing == "estimated":
+            rates = plain_noise_rates(
+                images, noisy_labels, clean_labels, num_classes, spec, root=root, device=device, world=world
+            ).rates
+        return spec.task(kind, images, noisy_labels, clean_labels, num_classes, fixed_split, rates)
+
+    if world.distributed:
+        task()  # every rank computes it together (its vanilla experts are shared), trained or not
     n = spec.expert.num_experts
     share, mine = world.share(range(n)), {}
     for k in share:
@@ -199,9 +207,15 @@ _SAVED = (Expert, ExpertProgress, TrustState, TrustSplit, SampleScores)
 
 
 def _expert(
-    task: ExpertTask, spec: ExpertSpec, kind: str, k: int, folder: Path | None, device: torch.device
+    make_task: Callable[[], ExpertTask],
+    spec: ExpertSpec,
+    kind: str,
+    k: int,
+    folder: Path | None,
+    device: torch.device,
 ) -> Expert:
-    """Expert ``k`` of ``kind``: loaded when finished, else trained (continuing a partial one) and saved."""
+    """Expert ``k`` of ``kind``: loaded when finished, else trained (continuing a partial one) on
+    ``make_task()`` and saved."""
     meta = {**spec.meta(kind), "index": k, "version": __version__}
     path = None if folder is None else folder / f"expert_{k:03d}.pt"
     partial = None if path is None else path.with_name(f"expert_{k:03d}.partial.pt")
@@ -215,6 +229,7 @@ def _expert(
         if partial is not None:
             atomic_save({"meta": meta, "progress": progress}, partial)
 
+    task = make_task()
     run = fit_expert(
         task,
         generator=generator(spec.seed, "expert", k),  # shared by every kind: common random numbers

@@ -300,6 +300,25 @@ def test_tad_experts_sized_by_the_vanilla_experts_estimate(tmp_path):
         assert int(trusted[members].sum()) == round((1 - float(estimate.rates[c])) * int(members.sum()))
 
 
+def test_saved_tad_experts_are_loaded_without_estimating_the_noise_rate_again(tmp_path, monkeypatch):
+    images, noisy, clean = make_problem(n_per_class=24)
+    spec = replace(SPEC, trust=replace(SPEC.trust, sizing="estimated"))
+    first = train_experts("tad", images, noisy, clean, 3, spec, root=tmp_path, device=CPU)
+    calls = []
+    real = buffer.plain_noise_rates
+    monkeypatch.setattr(buffer, "plain_noise_rates", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = train_experts("tad", images, noisy, clean, 3, spec, root=tmp_path, device=CPU)
+    assert calls == []  # every expert was found: nothing trains, so nothing needs the estimate
+    for a, b in zip(first, again, strict=True):
+        assert_same_expert(a, b)
+        torch.testing.assert_close(a.noise_rates, b.noise_rates)
+    # one missing expert trains again, on the same estimate, into the same file
+    (spec.folder(tmp_path, "tad") / "expert_001.pt").unlink()
+    retrained = train_experts("tad", images, noisy, clean, 3, spec, root=tmp_path, device=CPU)
+    assert calls == [1]
+    assert_same_expert(first[1], retrained[1])
+
+
 def test_a_setting_added_later_keeps_earlier_experts_at_the_value_that_behaves_as_they_did():
     # trust.rate_agreement and trust.rate_snapshots came after experts were saved: at "top1" and 1
     # (what those experts did) they leave the expert's identity, and so its folder, as it was; another
