@@ -3,13 +3,14 @@
 A vanilla expert trains with cross-entropy on every sample and its observed label.
 A trust-aware expert (TAD) trains plainly until its first division (when its training
 loss has fallen, :meth:`tad.config.TrustConfig.ready_to_divide`); after that, at the
-start of every epoch it scores all samples, divides them (outer loop), recalls
+start of every epoch it scores all samples (by default with the losses, predictions and
+features the previous epoch's training pass recorded), divides them (outer loop), recalls
 reliable untrusted samples with pseudo-labels (inner loop), and trains the epoch on
 the trusted space with its current labels plus the consistency term over every
 sample. Given the same generator, both kinds draw the same initialisation,
 mini-batches and augmentations (the trust steps seed themselves from a stream of
 their own), so they differ only by what TAD changes, and their cost only by the
-scoring pass and the division.
+division (and, in the ``pass`` scoring mode, an evaluation pass before it).
 
 Reconstruction (tad-method.md §2.2.1): TAD plugs into the model-training stage; the
 distillers then draw their real data from the final trusted space.

@@ -80,11 +80,12 @@ def score_samples(
 ) -> SampleScores:
     """Per-sample losses, predictions and features in one evaluation pass (no augmentation).
 
-    The outer and inner loops read these in the default ``pass`` scoring mode. In the ``online``
+    The outer and inner loops read these in the ``pass`` scoring mode. In the default ``online``
     mode they read the same quantities recorded during the epoch's training pass instead
     (:class:`tad.epoch.ScoreRecorder`: augmented views, weights moving during the epoch), and
-    this function is not called. ``model`` must expose ``embed(x)`` (features) and a final linear
-    ``classifier``; calling the two in turn gives all three outputs from one forward pass.
+    this function is not called for the divisions. ``model`` must expose ``embed(x)`` (features)
+    and a final linear ``classifier``; calling the two in turn gives all three outputs from one
+    forward pass.
     """
     was_training = model.training
     model.eval()
