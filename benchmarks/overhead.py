@@ -5,10 +5,10 @@
 Vanilla and trust-aware epochs alternate (A, B, A, B, ...) on the same data and network, so that slow
 drifts of the machine hit both alike; each ratio is the median over the repeats. Both scoring modes of
 the outer loop are timed: ``pass`` (an evaluation pass per division) and ``online`` (the division reads
-the training pass's own losses and features; the default, recorded as ``default_scoring``).
-Then whole expert runs, as a grid trains them: the preset's vanilla experts, then its TAD experts (which read their noise-rate estimate
-from those vanilla experts' checkpoints, start dividing when their loss has fallen, and divide once more
-at the end). Last, one scoring pass in batches of 512 against the batch size
+the training pass's own losses and features; the default, recorded as ``default_scoring``). Then
+whole expert runs, as a grid trains them: the preset's vanilla experts, then its TAD experts (which
+read their noise-rate estimate from those vanilla experts' checkpoints, start dividing when their loss
+has fallen, and divide once more at the end), then the vanilla experts again (the machine's drift). Last, one scoring pass in batches of 512 against the batch size
 :func:`tad.device.inference_batch` picks for the CPU.
 """
 

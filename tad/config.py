@@ -164,7 +164,8 @@ class TrustConfig:
     enabled: bool = True  # False gives the vanilla baseline: no division at all
     schedule: TrustSchedule = "dynamic"  # "static": one division after plain training (two-stage)
     # Reconstruction: "online" (the training pass's own losses, predictions and features) was chosen
-    # over "pass" (an evaluation pass per division) on the noisy validation split.
+    # over "pass" (an evaluation pass per division) on the noisy validation splits of CIFAR-10 and
+    # of the digits.
     scoring: Scoring = "online"
     warmup_fraction: float = 0.2  # earliest first division, as a share of the expert's epochs
     # Reconstruction: the first division waits until the mean training loss has fallen this share
