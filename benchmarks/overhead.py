@@ -8,7 +8,8 @@ the outer loop are timed: ``pass`` (an evaluation pass per division) and ``onlin
 the training pass's own losses and features; the default, recorded as ``default_scoring``). Then
 whole expert runs, as a grid trains them: the preset's vanilla experts, then its TAD experts (which
 read their noise-rate estimate from those vanilla experts' checkpoints, start dividing when their loss
-has fallen, and divide once more at the end), then the vanilla experts again (the machine's drift). Last, one scoring pass in batches of 512 against the batch size
+has fallen, and divide once more at the end), then the vanilla experts again (the machine's drift).
+Last, one scoring pass in batches of 512 against the batch size
 :func:`tad.device.inference_batch` picks for the CPU.
 """
 
