@@ -603,10 +603,12 @@ print("\n".join(recall_sentences(recall)))
 # missed at this scale; on the digits, whose features are mature, the inner loop fires (the digits runs
 # of the README).
 #
-# These figures read the experts of the current default, whose division is sized by the snapshot
-# ensembles' noise-rate estimate. The same diagnosis on the experts of the mixture's division
-# (`results/v4/cifar10-cpu-recall.json`) found a smaller untrusted space with fewer right labels in it,
-# and a top 5% right 82% to 85% of the time under symmetric 40%, 38% to 43% under pair-flip 40%.
+# These figures read the TAD experts of the default before the training pass's losses replaced the evaluation
+# pass (`scoring="pass"`), whose division is sized by the snapshot ensembles' noise-rate estimate; the
+# diagnosis has not been made again with `online` (the command above would make it). The same diagnosis on the
+# experts of the mixture's division (`results/v4/cifar10-cpu-recall.json`) found a smaller untrusted space
+# with fewer right labels in it, and a top 5% right 82% to 85% of the time under symmetric 40%, 38% to 43%
+# under pair-flip 40%.
 
 # %% [markdown]
 # ### With more images per class (one run on an H200)
@@ -721,9 +723,10 @@ noise_rate_table(noise_rate)[[*vanilla_estimates, "estimate, TAD experts", "corr
 # it would trust 0.98, 0.95, 0.84 and 0.59 of the data there (right labels 1.00, 0.91, 0.80, 0.60), at
 # precision 0.82 at symmetric 40%. Where the noise is structured or heavy it undershoots: 0.25 for 0.39 at
 # pair-flip 40%, 0.14 for 0.20 at pair-flip 20%, 0.52 for 0.60 at symmetric 60%, 0.10 for 0.17 under
-# asymmetric noise. The "TAD experts" columns are the trust-aware experts of the current default, whose
-# divisions are sized by the vanilla experts' snapshot ensembles (those of the final networks' estimate
-# are in `results/v5/`; every other column repeats to the digit); their own estimate reads higher (they
+# asymmetric noise. The "TAD experts" columns are the trust-aware experts of the evaluation pass's
+# default (`scoring="pass"`, not made again with `online`), whose divisions are sized by the vanilla
+# experts' snapshot ensembles (those of the final networks' estimate are in `results/v5/`; every other
+# column repeats to the digit); their own estimate reads higher (they
 # have learnt to doubt the samples they did not trust: 0.08 on clean labels, 0.33 for 0.20 at pair-flip
 # 20%), so the estimate is taken from plainly trained networks, once, before the trust-aware experts
 # train. This diagnosis is what the division sized by the estimate
@@ -1118,7 +1121,8 @@ seed_table({0: main, 1: seed1})
 accuracy_table(grid_frame(ipc50)) if ipc50 else print("no IPC 50 row yet")
 
 # %% [markdown]
-# DATM with 300 iterations instead of the preset's 80 (the same experts):
+# DATM with 300 iterations instead of the preset's 80 (with the experts of the evaluation pass's default,
+# `scoring="pass"`: these rows have not been made again with `online`):
 
 # %% tags=["hide-input"]
 accuracy_table(grid_frame(long_datm))
@@ -1307,7 +1311,8 @@ ablation_trust_table(ablations, ablation_main)
 # `python -m tad reproduce --preset cifar10-cpu --grid high-noise`: vanilla against TAD where only one
 # training label in five is right (a flipped label lands on one of the nine other classes, so the right
 # class is still each noisy class's most frequent one). The trusted precision is the share of right labels in
-# TAD's trusted space.
+# TAD's trusted space. These two rows were made with the evaluation pass (`scoring="pass"`) and have not
+# been made again with `online`.
 
 # %% tags=["hide-input"]
 high_noise_table(high_noise)
