@@ -588,27 +588,28 @@ print("\n".join(recall_sentences(recall)))
 
 # %% [markdown]
 # **What it says.** The gate is what keeps the inner loop silent on CIFAR-10 at this scale: the anchors of
-# these weak experts name 54% to 58% of the held-out trusted labels, far from γ = 0.9. Without the gate
-# the inner loop would relabel 140 to 230 samples per expert under noise, and its pseudo-labels would
-# beat the given labels only under symmetric 40% (right 60% of the time where the given labels are right
-# 19%); under pair-flip 20% they are level (44% against 37%), and under pair-flip 40% they are worse
-# (33% against 40%). On clean labels, where the untrusted space holds only the outer loop's false
-# alarms, each of the 36 samples it would recall has a right label and would get a wrong one. The other
-# two rankings place the limit in the experts rather than in the reliability score: ranked by the
-# experts' own confidence or by their ensemble, the top 5% of the untrusted space is right 77% to 79% of
-# the time under symmetric 40% (68% by the reliability) and 55% to 65% under pair-flip noise, where the
-# experts have learned the flips they would have to undo; none reaches the issue's 0.85. A better score
-# on these features cannot recall 5% of the untrusted space at 0.85; stronger experts are the remaining
-# lever (the next section tries more images). So the gate stays on, and the inner-loop targets stay
-# missed at this scale; on the digits, whose features are mature, the inner loop fires (the digits runs
-# of the README).
+# these weak experts name 50% to 55% of the held-out trusted labels, far from γ = 0.9. Without the gate
+# the inner loop would relabel 70 to 210 samples per expert under noise, and its pseudo-labels would
+# beat the given labels clearly only under symmetric 40% (right 62% of the time where the given labels
+# are right 16%); under pair-flip 20% they are level (45% against 41%), and under pair-flip 40% a little
+# better on fewer samples (44% against 36%). On clean labels, where the untrusted space holds only the
+# outer loop's false alarms, each of the 26 samples it would recall has a right label and would get a
+# wrong one. The other two rankings place the limit in the experts rather than in the reliability
+# score: ranked by the experts' own confidence or by their ensemble, the top 5% of the untrusted space
+# is right 80% to 84% of the time under symmetric 40% (71% by the reliability) and 41% to 58% under
+# pair-flip noise, where the experts have learned the flips they would have to undo; none reaches the
+# issue's 0.85. A better score on these features cannot recall 5% of the untrusted space at 0.85;
+# stronger experts are the remaining lever (the next section tries more images). So the gate stays on,
+# and the inner-loop targets stay missed at this scale; on the digits, whose features are mature, the
+# inner loop fires (the digits runs of the README).
 #
-# These figures read the TAD experts of the default before the training pass's losses replaced the evaluation
-# pass (`scoring="pass"`), whose division is sized by the snapshot ensembles' noise-rate estimate; the
-# diagnosis has not been made again with `online` (the command above would make it). The same diagnosis on the
-# experts of the mixture's division (`results/v4/cifar10-cpu-recall.json`) found a smaller untrusted space
-# with fewer right labels in it, and a top 5% right 82% to 85% of the time under symmetric 40%, 38% to 43%
-# under pair-flip 40%.
+# These figures read the TAD experts of the current default (the training pass's losses, the division
+# sized by the snapshot ensembles' noise-rate estimate). The same diagnosis on the experts of the
+# evaluation pass (`results/v6/cifar10-cpu-recall.json`) found maturity 0.54 to 0.58 and a top 5% right
+# 68% to 79% of the time under symmetric 40%, 45% to 58% under pair-flip 40%; on the experts of the
+# mixture's division (`results/v4/cifar10-cpu-recall.json`) a smaller untrusted space with fewer right
+# labels in it, and a top 5% right 82% to 85% of the time under symmetric 40%, 38% to 43% under
+# pair-flip 40%.
 
 # %% [markdown]
 # ### With more images per class (one run on an H200)
@@ -717,21 +718,20 @@ vanilla_estimates = [
 noise_rate_table(noise_rate)[[*vanilla_estimates, "estimate, TAD experts", "corrected estimate, TAD experts"]]
 
 # %% [markdown]
-# **What it says.** Uncorrected, the estimate counts the experts' own errors as noise: 0.21 on clean
-# labels and 0.08 to 0.20 above the truth elsewhere. Corrected by the vanilla experts' agreement it lands
-# within 0.05 of the truth on clean labels, CIFAR-10N aggre, symmetric 20% and 40%, and a division sized by
-# it would trust 0.98, 0.95, 0.84 and 0.59 of the data there (right labels 1.00, 0.91, 0.80, 0.60), at
-# precision 0.82 at symmetric 40%. Where the noise is structured or heavy it undershoots: 0.25 for 0.39 at
-# pair-flip 40%, 0.14 for 0.20 at pair-flip 20%, 0.52 for 0.60 at symmetric 60%, 0.10 for 0.17 under
-# asymmetric noise. The "TAD experts" columns are the trust-aware experts of the evaluation pass's
-# default (`scoring="pass"`, not made again with `online`), whose divisions are sized by the vanilla
-# experts' snapshot ensembles (those of the final networks' estimate are in `results/v5/`; every other
-# column repeats to the digit); their own estimate reads higher (they
-# have learnt to doubt the samples they did not trust: 0.08 on clean labels, 0.33 for 0.20 at pair-flip
-# 20%), so the estimate is taken from plainly trained networks, once, before the trust-aware experts
-# train. This diagnosis is what the division sized by the estimate
-# (next section) was built on; the file was made again after that division became the default, with the
-# top-2 columns added (below).
+# **What it says.** Uncorrected, the estimate counts the experts' own errors as noise: 0.21 on clean labels
+# and 0.08 to 0.20 above the truth elsewhere. Corrected by the vanilla experts' agreement it lands within 0.05
+# of the truth on clean labels, CIFAR-10N aggre, symmetric 20% and 40%, and a division sized by it would trust
+# 0.98, 0.95, 0.84 and 0.59 of the data there (right labels 1.00, 0.91, 0.80, 0.60), at precision 0.82 at
+# symmetric 40%. Where the noise is structured or heavy it undershoots: 0.25 for 0.39 at pair-flip 40%, 0.14
+# for 0.20 at pair-flip 20%, 0.52 for 0.60 at symmetric 60%, 0.10 for 0.17 under asymmetric noise. The "TAD
+# experts" columns are the trust-aware experts of the current default, whose divisions are sized by the
+# vanilla experts' snapshot ensembles and read the training pass's losses (those of the evaluation pass are in
+# `results/v6/`, those of the final networks' estimate in `results/v5/`; every other column repeats to the
+# digit); their own estimate reads higher (they have learnt to doubt the samples they did not trust: 0.10 on
+# clean labels, 0.29 for 0.20 at pair-flip 20%; with the evaluation pass 0.08 and 0.33), so the estimate is
+# taken from plainly trained networks, once, before the trust-aware experts train. This diagnosis is what the
+# division sized by the estimate (next section) was built on; the file was made again after that division
+# became the default, with the top-2 columns added (below).
 #
 # The **top-2** columns count two experts as agreeing when each one's prediction is among the other's
 # two most likely classes (`trust.rate_agreement="top2"`). Under pair-flip noise the experts are torn
