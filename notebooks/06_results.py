@@ -1133,8 +1133,7 @@ seed_table({0: main, 1: seed1})
 accuracy_table(grid_frame(ipc50)) if ipc50 else print("no IPC 50 row yet")
 
 # %% [markdown]
-# DATM with 300 iterations instead of the preset's 80 (with the experts of the evaluation pass's default,
-# `scoring="pass"`: these rows have not been made again with `online`):
+# DATM with 300 iterations instead of the preset's 80 (the same experts):
 
 # %% tags=["hide-input"]
 accuracy_table(grid_frame(long_datm))
@@ -1326,8 +1325,7 @@ ablation_trust_table(ablations, ablation_main)
 # `python -m tad reproduce --preset cifar10-cpu --grid high-noise`: vanilla against TAD where only one
 # training label in five is right (a flipped label lands on one of the nine other classes, so the right
 # class is still each noisy class's most frequent one). The trusted precision is the share of right labels in
-# TAD's trusted space. These two rows were made with the evaluation pass (`scoring="pass"`) and have not
-# been made again with `online`.
+# TAD's trusted space.
 
 # %% tags=["hide-input"]
 high_noise_table(high_noise)
