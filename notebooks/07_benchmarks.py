@@ -155,7 +155,7 @@ print(
 # the final divisions, loading and saving) adds about 8 s. The whole-run ratio is the least certain
 # figure here: the machine's speed drifted during this benchmark, so the same vanilla experts took 79 s
 # before the TAD run and 107 s after it. Against their mean the TAD experts take 1.22 times as long
-# (within the target), but against either run alone anywhere from 1.06 to 1.44 (the line above). The
+# (within the target), but against either run alone anywhere from 1.06 to 1.43 (the line above). The
 # epoch ratios do not suffer from that drift, because their vanilla and TAD epochs alternate. An
 # earlier benchmark in the `pass` mode, without such drift (vanilla 120 s and 119 s), gave 1.21. Run
 # alone, TAD also trains the two vanilla experts its estimate reads: about 2.2 times the vanilla experts.
