@@ -151,6 +151,13 @@ def show_selection(payload: dict, baseline: str, measures: tuple[str, ...] = ("t
     return paired_differences(payload, baseline)
 
 
+def show_rerun(before: list[list[dict]], after: list[list[dict]], names: tuple[str, str]):
+    """A grid run again with another default beside its rows before (main grid first, then its other
+    seeds): seed 0 row by row, and the targets of both with the other seeds' gains averaged in."""
+    display(sizing_table(before[0], after[0], names))
+    return targets_side_by_side(*(issue_targets(g[0], other_seeds=g[1:]) for g in (before, after)), names)
+
+
 def show_joint_selection(dm: dict, datm: dict, baseline: str):
     """DATM's selection beside DM's, and the choice by the joint rule (the mean of the two means)."""
     print("command:", " ".join(datm["command"]))
@@ -829,10 +836,7 @@ show_joint_selection(sizing_selection, sizing_selection_datm, "sizing=mixture")
 # -3.0).
 
 # %% tags=["hide-input"]
-sizing_table(mixture_main, final_network_main)
-
-# %% tags=["hide-input"]
-targets_side_by_side(issue_targets(mixture_main), issue_targets(final_network_main), ("mixture", "sized"))
+show_rerun([mixture_main], [final_network_main], ("mixture", "sized"))
 
 # %% [markdown]
 # **What the rows say** (one seed; the test set, so they chose nothing). The sized division (its estimate
@@ -968,13 +972,8 @@ show_joint_selection(snapshot_selection, snapshot_selection_datm, "snapshots=1")
 # same runs repeated (every figure but the timings repeats exactly); only the TAD columns can differ.
 
 # %% tags=["hide-input"]
-sizing_table(final_network_main, pass_main, ("final network", "5 snapshots"))
-
-# %% tags=["hide-input"]
-targets_side_by_side(
-    issue_targets(final_network_main, other_seeds=[final_network_seed1]),
-    issue_targets(pass_main, other_seeds=[pass_seed1]),
-    ("final network", "5 snapshots"),
+show_rerun(
+    [final_network_main, final_network_seed1], [pass_main, pass_seed1], ("final network", "5 snapshots")
 )
 
 # %% [markdown]
@@ -1078,14 +1077,7 @@ show_joint_selection(digits_scoring, digits_scoring_datm, "scoring=pass")
 # columns can differ.
 
 # %% tags=["hide-input"]
-sizing_table(pass_main, main, ("pass", "online"))
-
-# %% tags=["hide-input"]
-targets_side_by_side(
-    issue_targets(pass_main, other_seeds=[pass_seed1]),
-    issue_targets(main, other_seeds=[seed1]),
-    ("pass", "online"),
-)
+show_rerun([pass_main, pass_seed1], [main, seed1], ("pass", "online"))
 
 # %% [markdown]
 # **What the rows say** (the test set, so they chose nothing). The two modes give the same trusted spaces
