@@ -8,7 +8,8 @@ wall time and the accuracies of every arm. The book's results page reads that fi
 Grids (tad-method.md §4 lists the ablations the paper probably has):
 
 * ``main``: clean; symmetric 20/40/60%; asymmetric 20/40%; pair-flip 20/40%; CIFAR-10N aggre and rand1;
-* ``ablations``: symmetric and pair-flip 40%, TAD arm only, one variant at a time;
+* ``ablations``: symmetric and pair-flip 40%, TAD arm only, one variant at a time, and the full method
+  made in the same run (variant ``full``) that the variants are read against;
 * ``high-noise``: symmetric 80%, vanilla against TAD.
 """
 
@@ -103,7 +104,10 @@ def grid_jobs(grid: str, methods: tuple[str, ...]) -> list[Job]:
                 arms = ("random", "vanilla", "tad") if noise.kind == "clean" else Job.arms
                 jobs.append(Job("main", method, noise, arms=arms))
         elif grid == "ablations":
-            jobs += [Job("ablations", method, n, v, ("tad",)) for n in ABLATION_SETTINGS for v in ABLATIONS]
+            # the full method first: the variants are read against a row made on the same machine, because
+            # on another machine's floating point the same configuration lands elsewhere
+            variants = ("full", *ABLATIONS)
+            jobs += [Job("ablations", method, n, v, ("tad",)) for n in ABLATION_SETTINGS for v in variants]
         elif grid == "high-noise":
             jobs += [Job("high-noise", method, n, arms=("vanilla", "tad")) for n in HIGH_NOISE_SETTINGS]
         elif grid == "long":

@@ -178,7 +178,11 @@ def trust_table(rows: list[dict]) -> pd.DataFrame:
 
 
 def ablation_table(ablations: list[dict], main: list[dict]) -> pd.DataFrame:
-    """Rows (method, setting); columns vanilla, every TAD variant and the full method."""
+    """Rows (method, setting); columns vanilla, every TAD variant and the full method.
+
+    Vanilla comes from ``main``; the full method from the ablations' own ``full`` rows where they hold
+    one (made in the same run as the variants), else from ``main``.
+    """
     records = {}
     for row in main:
         key = (row["method"].upper(), row["setting"])
@@ -206,10 +210,11 @@ def ablation_trust_table(ablations: list[dict], main: list[dict]) -> pd.DataFram
     its precision (share of right labels, a diagnostic), and how many samples the inner loop recalled.
 
     Rows (method, setting, variant), for the (method, setting) pairs the ablations ran; the full
-    method's row comes from ``main``.
+    method's row is the ablations' own ``full`` row where they hold one, else ``main``'s.
     """
     keys = {(r["method"].upper(), r["setting"]) for r in ablations}
-    full = [dict(r, variant="full") for r in main if (r["method"].upper(), r["setting"]) in keys]
+    own = {(r["method"].upper(), r["setting"]) for r in ablations if r["variant"] == "full"}
+    full = [dict(r, variant="full") for r in main if (r["method"].upper(), r["setting"]) in keys - own]
     records = []
     for row in full + ablations:
         final = row["trust"]["final"] or {}

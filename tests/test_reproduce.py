@@ -48,9 +48,14 @@ def test_main_grid_lists_every_setting_once_per_method():
 def test_ablations_change_one_thing_and_run_only_tad():
     base = get_preset("cifar10-cpu")
     jobs = grid_jobs("ablations", ("dm",))
-    assert {j.variant for j in jobs} == set(ABLATIONS)
+    assert {j.variant for j in jobs} == {"full", *ABLATIONS}
     assert all(j.arms == ("tad",) for j in jobs)
     configs = {j.variant: j.config(base) for j in jobs if j.setting == "symmetric-40"}
+    # the grid's own full row: the defaults, first in each setting, so the variants have a reference
+    # made on the same machine
+    assert next(j.variant for j in jobs if j.setting == "symmetric-40") == "full"
+    assert replace(configs["full"], name="x").trust == base.trust
+    assert configs["full"].recalib == base.recalib
     assert configs["two-stage"].trust.schedule == "static" and not configs["two-stage"].recalib.enabled
     assert configs["outer-only"].trust.lambda_cons == 0 and not configs["outer-only"].recalib.enabled
     assert configs["outer+consistency"].trust.lambda_cons == base.trust.lambda_cons

@@ -136,6 +136,17 @@ def test_trust_ablation_and_high_noise_tables():
     assert spaces.loc[("DM", "symmetric-40", "full"), "precision"] == 0.95
     assert pd.isna(spaces.loc[("DM", "symmetric-40", "two-stage"), "pseudo-label accuracy"])
     assert ablation_trust_table([], MAIN).empty
+    # a full row of the ablations' own run replaces the main grid's as their reference
+    own = row("dm", "symmetric-40", "symmetric", 0.4, {"tad": arm(44)}, variant="full")
+    own["trust"] = {"final": {"trusted_fraction": 0.55, "precision": 0.85, "recalled_size": 0}}
+    table = ablation_table([*ablations, own], MAIN)
+    assert table.loc[("DM", "symmetric-40"), "full"] == "44.0 ± 1.0"  # not the main grid's 42.0
+    assert table.loc[("DM", "symmetric-40"), "vanilla"] == "40.0 ± 1.0"  # vanilla is the main grid's
+    assert table.loc[("DM", "asymmetric-40"), "full"] == "40.0 ± 1.0"  # no own full row: the main grid's
+    spaces = ablation_trust_table([*ablations, own], MAIN)
+    assert spaces.loc[("DM", "symmetric-40", "full"), "precision"] == 0.85
+    assert spaces.loc[("DM", "asymmetric-40", "full"), "precision"] == 0.95
+    assert len(spaces) == 4  # one full row per setting
     high = high_noise_table(
         [row("dm", "symmetric-80", "symmetric", 0.8, {"vanilla": arm(20), "tad": arm(25)})]
     )
