@@ -54,7 +54,7 @@ def test_ablations_change_one_thing_and_run_only_tad():
     # the grid's own full row: the defaults, first in each setting, so the variants have a reference
     # made on the same machine
     assert next(j.variant for j in jobs if j.setting == "symmetric-40") == "full"
-    assert replace(configs["full"], name="x").trust == base.trust
+    assert configs["full"].trust == base.trust
     assert configs["full"].recalib == base.recalib
     assert configs["two-stage"].trust.schedule == "static" and not configs["two-stage"].recalib.enabled
     assert configs["outer-only"].trust.lambda_cons == 0 and not configs["outer-only"].recalib.enabled
