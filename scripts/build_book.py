@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import shutil
 import subprocess
@@ -61,6 +62,15 @@ def book_notebooks() -> list[Path]:
         if name.startswith("notebooks/")
     ]
     return [ROOT / f"{name}.py" for name in listed]
+
+
+def parameter_names(source: Path) -> set[str]:
+    """Names assigned in the notebook's one cell tagged ``parameters`` (those papermill can set)."""
+    tagged = [c for c in jupytext.read(source).cells if "parameters" in c.metadata.get("tags", [])]
+    if len(tagged) != 1:
+        raise ValueError(f"{source.name} needs exactly one cell tagged parameters; it has {len(tagged)}")
+    tree = ast.parse(tagged[0].source)
+    return {target.id for node in tree.body if isinstance(node, ast.Assign) for target in node.targets}
 
 
 def load_profile(name: str, *, root: Path = ROOT) -> dict[str, dict]:

@@ -1,11 +1,12 @@
 """The built book as a reader's browser shows it: headless Chromium with the network off.
 
-Builds the book (``scripts/build_book.py``, the ci profile) once, then loads the intro, the method
-page and every notebook page from ``_build/html`` and checks that the equations were typeset by the
-MathJax served with the book, that every image and internal link resolves, and that no page shows a
-traceback or an error output. A screenshot of each page goes to ``_build/screenshots/`` for a person
-to look at. Skips, saying why, where no Chromium is installed (Debian: ``apt-get install chromium``;
-``.ci/run`` installs it).
+Builds the book once from the notebooks executed with the ci profile (the ``ci_notebooks`` fixture of
+``conftest.py``, shared with the notebook tests, then ``scripts/build_book.py --no-execute``), then loads the
+intro, the method page and every notebook page from ``_build/html`` and checks that the equations were typeset
+by the MathJax served with the book, that every image and internal link resolves, and that no page shows a
+traceback or an error output. A screenshot of each page goes to ``_build/screenshots/`` for a person to look
+at. Skips, saying why, where no Chromium is installed (Debian: ``apt-get install chromium``; ``.ci/run``
+installs it).
 """
 
 from __future__ import annotations
@@ -81,9 +82,14 @@ def pages() -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def book():
+def book(ci_notebooks):
+    ci_notebooks.execute_book()  # the notebook tests' executions (each notebook once per session)
     done = subprocess.run(
-        [sys.executable, "scripts/build_book.py"], cwd=ROOT, capture_output=True, text=True, timeout=3600
+        [sys.executable, "scripts/build_book.py", "--no-execute"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=3600,
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     SHOTS.mkdir(parents=True, exist_ok=True)

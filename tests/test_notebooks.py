@@ -1,13 +1,13 @@
 """The notebooks: each runs with the ci profile and gives sensible numbers; each .ipynb matches its .py.
 
 Execution goes through ``scripts/build_book.py`` (papermill from the jupytext source, from the repository
-root), exactly as ``make book`` runs it. Every notebook writes its key numbers to
+root), exactly as ``make book`` runs it, once per session (the ``ci_notebooks`` fixture of
+``conftest.py``, whose executions the browser tests render too). Every notebook writes its key numbers to
 ``<out_dir>/<name>.json``, and the checks below read them: a notebook without a check fails.
 """
 
 from __future__ import annotations
 
-import ast
 import importlib.util
 import json
 import math
@@ -131,18 +131,12 @@ CHECKS = {
 
 @pytest.mark.notebooks
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
-def test_notebook_runs_with_the_ci_profile(source, tmp_path, monkeypatch):
+def test_notebook_runs_with_the_ci_profile(source, ci_notebooks):
     assert source.stem in CHECKS, f"add a check of {source.stem}'s JSON summary to this file"
-    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's inline backend, as in the book
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    params = {**build_book.load_profile("ci").get(source.stem, {}), "out_dir": str(tmp_path)}
-    if "runs_dir" in parameter_names(source):  # a fresh run: no checkpoint of an earlier one is reused
-        params["runs_dir"] = str(tmp_path / "runs")
-    build_book.execute(source, tmp_path / f"{source.stem}.ipynb", params, timeout=600)
-    executed = jupytext.read(tmp_path / f"{source.stem}.ipynb")
+    executed = jupytext.read(ci_notebooks.executed(source))
     images = [o for c in executed.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert images, "the executed notebook carries no figure"
-    CHECKS[source.stem](json.loads((tmp_path / f"{source.stem}.json").read_text()))
+    CHECKS[source.stem](json.loads((ci_notebooks.summary_dir(source) / f"{source.stem}.json").read_text()))
 
 
 def cells(notebook) -> list[tuple[str, str]]:
@@ -161,22 +155,13 @@ def test_paired_ipynb_matches_its_source_and_has_no_outputs(source):
             assert cell.outputs == [] and cell.execution_count is None, f"strip the outputs of {paired.name}"
 
 
-def parameter_names(source: Path) -> set[str]:
-    """Names assigned in the notebook's cell tagged ``parameters``."""
-    notebook = jupytext.read(source)
-    tagged = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(tagged) == 1, f"{source.name} needs exactly one cell tagged parameters"
-    tree = ast.parse(tagged[0].source)
-    return {target.id for node in tree.body if isinstance(node, ast.Assign) for target in node.targets}
-
-
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_every_notebook_installs_on_colab_and_has_small_parameters(source):
     notebook = jupytext.read(source)
     first_code = next(c for c in notebook.cells if c.cell_type == "code")
     assert '"google.colab" in sys.modules' in first_code.source
     assert '"git", "clone"' in first_code.source and "REPOSITORY" in first_code.source
-    assert "out_dir" in parameter_names(source)
+    assert "out_dir" in build_book.parameter_names(source)
 
 
 def test_profiles_name_only_existing_notebooks_and_parameters():
@@ -184,7 +169,7 @@ def test_profiles_name_only_existing_notebooks_and_parameters():
     for profile in ("ci", "full"):
         for stem, params in build_book.load_profile(profile).items():
             assert stem in stems, f"profile {profile} names an unknown notebook {stem}"
-            unknown = set(params) - parameter_names(stems[stem])
+            unknown = set(params) - build_book.parameter_names(stems[stem])
             assert not unknown, f"profile {profile} sets {unknown}, which {stem} does not take"
 
 
