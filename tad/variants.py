@@ -70,6 +70,10 @@ CANDIDATE_SETS: dict[str, dict[str, Overrides]] = {
     # correct the noise-rate estimate by the plain networks' agreement on their prediction, or on
     # their two most likely classes (pair-flip noise leaves them torn between two classes)
     "agreement": {f"agreement={top}": (f"trust.rate_agreement={top}",) for top in ("top1", "top2")},
+    # the weight of the consistency term on the untrusted samples (the outer loop's regulariser): the
+    # factorial diagnosis and the ablations put its cost under pair-flip noise near one point of DATM,
+    # which only a choice on the noisy validation labels may act on
+    "consistency": {f"lambda_cons={w:g}": (f"trust.lambda_cons={w:g}",) for w in (0.0, 1.0)},
     "snapshots": {
         "snapshots=1": ("trust.rate_snapshots=1",),
         **{

@@ -239,3 +239,17 @@ def test_the_names_of_the_committed_results_rows_are_their_settings():
     assert noisy  # resuming finds the committed rows only if the names did not change
     for row in noisy:
         assert from_dict(NoiseConfig, row["noise"]).name == row["setting"]
+
+
+def test_every_candidate_set_applies_and_holds_the_default_exactly_once():
+    # a selection compares the default with its alternatives: a set without the default, or with it
+    # twice, could change a default without ever scoring it
+    from tad.config import ExperimentConfig, apply_overrides
+    from tad.variants import CANDIDATE_SETS
+
+    default = ExperimentConfig()
+    for name, candidates in CANDIDATE_SETS.items():
+        configs = {c: apply_overrides(default, overrides) for c, overrides in candidates.items()}
+        assert len(configs) >= 2, name
+        assert sum(config == default for config in configs.values()) == 1, name
+        assert len({repr(config) for config in configs.values()}) == len(configs), name
