@@ -52,9 +52,6 @@ def _load_build_book():
     return module
 
 
-build_book = _load_build_book()
-
-
 class CiNotebooks:
     """Each notebook executed once per test session with the ci profile, as ``make book`` executes it.
 
@@ -69,12 +66,14 @@ class CiNotebooks:
     def __init__(self, root) -> None:
         self.root = root
         self.done: dict[str, BaseException | None] = {}
+        self.build_book = _load_build_book()  # papermill and jupytext only where notebooks run
 
     def summary_dir(self, source):
         return self.root / source.stem
 
     def executed(self, source):
         """The path of ``source``'s executed notebook; executes it on the first request."""
+        build_book = self.build_book
         output = build_book.STAGE / "notebooks" / f"{source.stem}.ipynb"
         if source.stem not in self.done:
             out = self.summary_dir(source)
@@ -95,7 +94,7 @@ class CiNotebooks:
 
     def execute_book(self) -> None:
         """Every notebook the book shows, executed (raises the first failure)."""
-        for source in build_book.book_notebooks():
+        for source in self.build_book.book_notebooks():
             self.executed(source)
 
 
