@@ -1071,15 +1071,28 @@ show_joint_selection(scoring_selection, scoring_selection_datm, "scoring=pass")
 # (`--set data.train_per_class=100`) and takes 30 further images per class, noised the same way, as the
 # validation split (`--validation-per-class 30`). DM first:
 
+
 # %% tags=["hide-input"]
-digits_options = (
-    "--preset digits --set data.train_per_class=100 --validation-per-class 30 --seeds 3 --candidates "
-    "scoring --settings pairflip-40,clean,symmetric-40"
-)
-digits_scoring = document("digits-selection-scoring.json", f"python -m tad select {digits_options}")
-digits_scoring_datm = document(
-    "digits-selection-scoring-datm.json", f"python -m tad select --method datm {digits_options}"
-)
+def digits_selection(candidates: str) -> tuple[dict, dict]:
+    """DM's and DATM's selection of ``candidates`` on the digits' noisy validation split."""
+    options = (
+        "--preset digits --set data.train_per_class=100 --validation-per-class 30 --seeds 3 "
+        f"--candidates {candidates} --settings pairflip-40,clean,symmetric-40"
+    )
+    return (
+        document(f"digits-selection-{candidates}.json", f"python -m tad select {options}"),
+        document(f"digits-selection-{candidates}-datm.json", f"python -m tad select --method datm {options}"),
+    )
+
+
+def show_datm_and_joint(dm: dict, datm: dict, baseline: str):
+    """DATM's clean-label accuracies (which chose nothing), its selection, and the joint rule."""
+    print(NOT_USED["clean_val_accuracy"])
+    display(selection_by_setting(datm, "clean_val_accuracy"))
+    return show_joint_selection(dm, datm, baseline)
+
+
+digits_scoring, digits_scoring_datm = digits_selection("scoring")
 show_selection(
     digits_scoring, "scoring=pass", ("trusted_fraction", "trusted_precision", "clean_val_accuracy")
 )
@@ -1088,9 +1101,7 @@ show_selection(
 # Then DATM's, and the joint rule on the digits:
 
 # %% tags=["hide-input"]
-print(NOT_USED["clean_val_accuracy"])
-display(selection_by_setting(digits_scoring_datm, "clean_val_accuracy"))
-show_joint_selection(digits_scoring, digits_scoring_datm, "scoring=pass")
+show_datm_and_joint(digits_scoring, digits_scoring_datm, "scoring=pass")
 
 # %% [markdown]
 # **On the digits** the two modes differ more in what they trust: under symmetric 40% the training
@@ -1119,22 +1130,13 @@ show_joint_selection(digits_scoring, digits_scoring_datm, "scoring=pass")
 # samples, or keep them with targets and DM weights set by their clean-probability):
 
 # %% tags=["hide-input"]
-digits_untrusted_options = digits_options.replace("--candidates scoring", "--candidates untrusted")
-digits_untrusted = document(
-    "digits-selection-untrusted.json", f"python -m tad select {digits_untrusted_options}"
-)
-digits_untrusted_datm = document(
-    "digits-selection-untrusted-datm.json",
-    f"python -m tad select --method datm {digits_untrusted_options}",
-)
+digits_untrusted, digits_untrusted_datm = digits_selection("untrusted")
 show_selection(
     digits_untrusted, "untrusted=soft", ("trusted_fraction", "trusted_precision", "clean_val_accuracy")
 )
 
 # %% tags=["hide-input"]
-print(NOT_USED["clean_val_accuracy"])
-display(selection_by_setting(digits_untrusted_datm, "clean_val_accuracy"))
-show_joint_selection(digits_untrusted, digits_untrusted_datm, "untrusted=soft")
+show_datm_and_joint(digits_untrusted, digits_untrusted_datm, "untrusted=soft")
 
 # %% [markdown]
 # The noisy validation labels call it a tie for DM (64.40% dropping against 64.43% keeping, as means over the
@@ -1151,20 +1153,11 @@ show_joint_selection(digits_untrusted, digits_untrusted_datm, "untrusted=soft")
 # `--candidates consistency` (weight 0 or 1):
 
 # %% tags=["hide-input"]
-digits_consistency_options = digits_options.replace("--candidates scoring", "--candidates consistency")
-digits_consistency = document(
-    "digits-selection-consistency.json", f"python -m tad select {digits_consistency_options}"
-)
-digits_consistency_datm = document(
-    "digits-selection-consistency-datm.json",
-    f"python -m tad select --method datm {digits_consistency_options}",
-)
+digits_consistency, digits_consistency_datm = digits_selection("consistency")
 show_selection(digits_consistency, "lambda_cons=1", ("trusted_precision", "clean_val_accuracy"))
 
 # %% tags=["hide-input"]
-print(NOT_USED["clean_val_accuracy"])
-display(selection_by_setting(digits_consistency_datm, "clean_val_accuracy"))
-show_joint_selection(digits_consistency, digits_consistency_datm, "lambda_cons=1")
+show_datm_and_joint(digits_consistency, digits_consistency_datm, "lambda_cons=1")
 
 # %% [markdown]
 # DM's noisy validation labels prefer no consistency term (64.60% against 64.43%), DATM's keep it (66.41%
