@@ -169,7 +169,8 @@ def cmd_select(args: argparse.Namespace, argv: list[str]) -> int:
 def cmd_diagnose(args: argparse.Namespace, argv: list[str]) -> int:
     base, settings = diagnose_plan(args)
     device = _device(args, args.preset)
-    side = next((kind for kind in ("separability", "recall", "noise_rate") if getattr(args, kind)), None)
+    studies = ("separability", "recall", "noise_rate", "peer_division")
+    side = next((kind for kind in studies if getattr(args, kind)), None)
     if side is not None:
         return _side_study(args, argv, base, settings, device, side)
     from tad.diagnosis_runs import run_diagnosis
@@ -239,15 +240,28 @@ def _noise_rate_line(setting: str, entry: dict) -> str:
     )
 
 
+def _peer_division_line(setting: str, entry: dict) -> str:
+    def final(mode: str, key: str) -> str:
+        values = [e["final"][key] for e in entry[mode]["experts"]]
+        return "n/a" if None in values else f"{sum(values) / len(values):.3f}"
+
+    modes = "; ".join(
+        f"{mode}: trusted share {final(mode, 'trusted_fraction')} at precision {final(mode, 'precision')}"
+        for mode in ("own", "peer")
+    )
+    return f"{setting:<14} right labels {entry['clean_share']:.3f}; {modes}"
+
+
 def _side_study(args: argparse.Namespace, argv: list[str], base, settings: dict, device, kind: str) -> int:
-    """``diagnose --separability``, ``--recall`` or ``--noise-rate``: one JSON file per study, a line per
-    setting."""
+    """``diagnose --separability``, ``--recall``, ``--noise-rate`` or ``--peer-division``: one JSON file
+    per study, a line per setting."""
     from tad import diagnosis_runs
 
     line, title = {
         "separability": (_separability_line, "separability"),
         "recall": (_recall_line, "recall diagnosis"),
         "noise_rate": (_noise_rate_line, "noise-rate diagnosis"),
+        "peer_division": (_peer_division_line, "peer-division diagnosis"),
     }[kind]
     path = Path(args.results or f"results/{args.preset}-{kind.replace('_', '-')}.json")
     diagnosis_runs.run_side_study(

@@ -183,6 +183,12 @@ def _add_diagnose_options(p: argparse.ArgumentParser) -> None:
         help="instead of the factorial: how well the vanilla and TAD experts' ensembles estimate each "
         "class's share of wrong labels (results/<preset>-noise-rate.json) (default: off)",
     )
+    p.add_argument(
+        "--peer-division",
+        action="store_true",
+        help="instead of the factorial: two TAD experts trained side by side, dividing by their own "
+        "scores or by each other's (results/<preset>-peer-division.json) (default: off)",
+    )
 
 
 def _add_gpu_check_options(p: argparse.ArgumentParser) -> None:

@@ -196,7 +196,12 @@ def select_plan(args: argparse.Namespace) -> tuple[ExperimentConfig, dict[str, N
 
 def diagnose_plan(args: argparse.Namespace) -> tuple[ExperimentConfig, dict[str, NoiseConfig]]:
     """The base (DATM) and the noise settings of ``python -m tad diagnose``; every choice checked."""
-    modes = {"--separability": args.separability, "--recall": args.recall, "--noise-rate": args.noise_rate}
+    modes = {
+        "--separability": args.separability,
+        "--recall": args.recall,
+        "--noise-rate": args.noise_rate,
+        "--peer-division": args.peer_division,
+    }
     asked_for = [mode for mode, asked in modes.items() if asked]
     if len(asked_for) > 1:
         raise ValueError(f"{' and '.join(asked_for)} are separate diagnoses; run them one at a time.")

@@ -40,19 +40,20 @@ import torch
 from torch import Tensor
 
 from tad.arms import consensus_state, evaluate_arm, trusted_pool
-from tad.buffer import Expert, final_scores
+from tad.buffer import Expert, final_scores, plain_noise_rates
 from tad.config import ExperimentConfig, TrustConfig
-from tad.context import NoisyData, RunContext, prepare_data
+from tad.context import NoisyData, RunContext, expert_spec, prepare_data
 from tad.distill.datm import initial_synthetic_set
 from tad.distill.matching import distill_trajectory_matching
 from tad.diversion import TrustState, trust_diagnostics
 from tad.evidence import class_evidence
+from tad.experts import ExpertTask, epoch_entry, make_optimizer, outer_inner_step, train_trusted_epoch
 from tad.models import build_model, unflatten_params
 from tad.noise_rate import agreement_error, confident_learning_rates, corrected_rates
 from tad.recalibrate import recalibrate
-from tad.rng import generator
+from tad.rng import generator, sklearn_seed
 from tad.targets import SHARE_BAND
-from tad.trust import SampleScores, TrustSplit
+from tad.trust import SampleScores, TrustSplit, score_samples
 
 Progress = Callable[[str, int, int], None]
 
@@ -476,6 +477,123 @@ def ensemble_probs(experts: list[Expert], config: ExperimentConfig, nd: NoisyDat
     return torch.stack([_final_scores(e, config, nd).probs for e in experts]).mean(dim=0)
 
 
+def _against(scores: SampleScores, labels: Tensor) -> SampleScores:
+    """``scores`` with their losses taken against ``labels`` (another expert's current labels)."""
+    losses = torch.nn.functional.nll_loss(scores.probs.clamp_min(1e-12).log(), labels, reduction="none")
+    return SampleScores(losses, scores.probs, scores.features)
+
+
+class _SideBySide:
+    """Two TAD experts trained epoch by epoch together (:func:`peer_division`)."""
+
+    def __init__(self, task: ExpertTask, seed: int, device: torch.device, *, peer: bool) -> None:
+        self.task, self.peer = task, peer
+        gens = [generator(seed, "expert", e) for e in (0, 1)]  # the buffer's streams for experts 0, 1
+        self.gens, self.seeds = gens, [g.initial_seed() for g in gens]
+        self.nets = [task.build_net(g, device) for g in gens]
+        self.optimizers = [make_optimizer(net, task.expert) for net in self.nets]
+        self.states = [TrustState(split=task.initial_split()) for _ in gens]
+        self.targets: list[Tensor | None] = [None, None]
+        self.recorded: list[SampleScores | None] = [None, None]
+        self.histories: list[list[dict]] = [[], []]
+
+    def scores_for(self, e: int) -> SampleScores | None:
+        """What expert ``e``'s trust step reads: its own recorded scores (None: its network scores every
+        sample then), or its peer's, against ``e``'s labels."""
+        labels = self.states[e].split.labels
+        if not self.peer:
+            return self.recorded[e]
+        other = self.recorded[1 - e]
+        if other is None:  # the peer recorded nothing: its network scores every sample
+            return score_samples(self.nets[1 - e], self.task.images, labels)
+        return _against(other, labels)
+
+    def trust_step(self, e: int, epoch: int) -> tuple[TrustState, Tensor | None]:
+        """:func:`tad.experts.divide_if_due` reading :meth:`scores_for`; the consistency targets stay the
+        expert's own predictions."""
+        task, state, history = self.task, self.states[e], self.histories[e]
+        if state.loss_average is None:
+            last_loss = history[-1]["loss"] if history else None
+            if not task.trust.ready_to_divide(epoch, task.expert.epochs, last_loss, task.num_classes):
+                return state, self.targets[e]
+        seed = sklearn_seed(self.seeds[e], "divide", epoch)
+        scores = self.scores_for(e)
+        state, probs = outer_inner_step(task, self.nets[e], state, seed=seed, recorded=scores)
+        own = self.recorded[e]
+        if own is None and scores is not None:  # the peer's scores were read: the expert's own now
+            own = score_samples(self.nets[e], task.images, state.split.labels)
+        return state, probs if own is None else own.probs
+
+    def epoch(self, epoch: int) -> None:
+        """Both trust steps (on the scores of the last epoch), then both experts train one epoch."""
+        stepped = [self.trust_step(e, epoch) for e in (0, 1)]
+        for e, (state, targets) in enumerate(stepped):
+            before = self.states[e].split.recalled
+            self.states[e], self.targets[e] = state, targets
+            loss, self.recorded[e] = train_trusted_epoch(
+                self.task,
+                self.nets[e],
+                self.optimizers[e],
+                state,
+                targets,
+                generator=self.gens[e],
+                record=self.task.records_scores(epoch),
+            )
+            self.histories[e].append(epoch_entry(self.task, state, before, epoch, loss))
+
+    def final(self, e: int) -> TrustState:
+        seed = sklearn_seed(self.seeds[e], "final")
+        return outer_inner_step(
+            self.task, self.nets[e], self.states[e], seed=seed, recorded=self.scores_for(e)
+        )[0]
+
+
+def peer_division(
+    config: ExperimentConfig, nd: NoisyData, *, device: torch.device, experts_root: Path | None = None
+) -> dict:
+    """Two TAD experts trained side by side, each dividing by its own scores (``own``: TAD's default)
+    or by the other's (``peer``), with the same random streams in both modes.
+
+    The ``peer`` mode is co-teaching's exchange (Han et al. 2018) brought to TAD's division: a network
+    that divides by its own losses may keep trusting the wrong labels it has learnt (confirmation bias);
+    its peer has learnt other ones. Each expert still trains on its own consistency targets and keeps
+    its own trust state; only the scores its outer and inner loops read are the peer's (the peer's
+    predictions from its last training pass, their losses taken against the expert's own labels). The
+    ``own`` mode repeats the buffer's TAD experts 0 and 1 exactly. Diagnostic only: it reads the clean
+    labels to report precision, recall and each network's accuracy on the true labels; it chose nothing.
+    """
+    images, noisy, clean, k = nd.data.train_images, nd.noisy_labels, nd.clean_labels, nd.data.num_classes
+    spec = expert_spec(config)
+    rates = None
+    if config.trust.enabled and config.trust.sizing == "estimated":
+        rates = plain_noise_rates(images, noisy, clean, k, spec, root=experts_root, device=device).rates
+    task = spec.task("tad", images, noisy, clean, k, noise_rates=rates)
+    if not task.dynamic:
+        raise ValueError("the peer-division diagnosis needs TAD experts that divide every epoch.")
+    out: dict = {"clean_share": float((noisy == clean).float().mean())}
+    keep = ("epoch", "loss", "divided", "trusted_fraction", "precision", "recall", "recalled_size")
+    for mode in ("own", "peer"):
+        pair = _SideBySide(task, config.seed, device, peer=mode == "peer")
+        for epoch in range(task.expert.epochs):
+            pair.epoch(epoch)
+        experts, spaces = [], []
+        for e in (0, 1):
+            split = pair.final(e).split
+            quality = trust_diagnostics(split, noisy, clean, k)
+            predicted = score_samples(pair.nets[e], images, clean).probs.argmax(1)
+            spaces.append(split.trusted)
+            experts.append(
+                {
+                    "epochs": [{key: h[key] for key in keep} for h in pair.histories[e]],
+                    "final": {key: quality[key] for key in ("trusted_fraction", "precision", "recall")},
+                    "true_label_accuracy": float((predicted == clean).float().mean()),
+                }
+            )
+        overlap = float((spaces[0] & spaces[1]).sum() / (spaces[0] | spaces[1]).sum().clamp(min=1))
+        out[mode] = {"experts": experts, "division_overlap": overlap}
+    return out
+
+
 __all__ = [
     "RANKED_SHARES",
     "Diagnosis",
@@ -485,6 +603,7 @@ __all__ = [
     "neighbour_agreement",
     "noise_rate_estimate",
     "oracle_split",
+    "peer_division",
     "ranked_accuracy",
     "recall_ceiling",
     "separability",

@@ -3,9 +3,9 @@
 :func:`run_diagnosis` appends one JSON line per factorial arm and setting (``python -m tad
 diagnose``); :func:`run_side_study` writes one JSON file per study with an entry per setting: the
 separability of clean and mislabelled samples (``--separability``), the accuracy the inner loop's
-recalls would have (``--recall``), the estimates of each class's noise rate (``--noise-rate``). Both
-skip what their file already holds, so an interrupted run resumes, and report each finished piece
-through a callback.
+recalls would have (``--recall``), the estimates of each class's noise rate (``--noise-rate``), the
+divisions of TAD experts that read their peer's scores (``--peer-division``). Both skip what their file
+already holds, so an interrupted run resumes, and report each finished piece through a callback.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from tad.diagnose import (
     ensemble_probs,
     factorial_arms,
     noise_rate_estimate,
+    peer_division,
     recall_ceiling,
     separability,
 )
@@ -175,11 +176,17 @@ def _noise_rate_entry(config: ExperimentConfig, diagnosis: Diagnosis) -> dict:
     return entry
 
 
+def _peer_division_entry(config: ExperimentConfig, diagnosis: Diagnosis) -> dict:
+    ctx = diagnosis.ctx
+    return peer_division(config, diagnosis.nd, device=ctx.device, experts_root=ctx.experts_root)
+
+
 # The one-file-per-study diagnoses: what each computes per setting from a Diagnosis of it.
 SIDE_STUDIES: dict[str, Callable[[ExperimentConfig, Diagnosis], dict]] = {
     "separability": _separability_entry,  # tad.diagnose.separability of each vanilla expert
     "recall": _recall_entry,  # tad.diagnose.recall_ceiling of each TAD expert
     "noise_rate": _noise_rate_entry,  # tad.diagnose.noise_rate_estimate of the vanilla and TAD ensembles
+    "peer_division": _peer_division_entry,  # tad.diagnose.peer_division: own scores or the peer's
 }
 
 

@@ -111,7 +111,8 @@ class ExpertTask:
         return build_model(self.model, num_classes=self.num_classes, **shape, generator=generator).to(device)
 
 
-def _make_optimizer(model: torch.nn.Module, config: ExpertConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: torch.nn.Module, config: ExpertConfig) -> torch.optim.Optimizer:
+    """The expert's plain SGD (:class:`tad.config.ExpertConfig`'s learning rate, momentum and decay)."""
     return torch.optim.SGD(
         model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
     )
@@ -176,7 +177,7 @@ def fit_expert(
     as ``resume`` it continues exactly where it stopped, random streams included.
     """
     net = task.build_net(generator, device)
-    optimizer = _make_optimizer(net, task.expert)
+    optimizer = make_optimizer(net, task.expert)
     state, targets, recorded, first = TrustState(split=task.initial_split()), None, None, 0
     history, trajectory, timings = [], [], []
     if resume is not None:
@@ -367,6 +368,7 @@ __all__ = [
     "epoch_entry",
     "final_division",
     "fit_expert",
+    "make_optimizer",
     "outer_inner_step",
     "train_expert",
     "train_trusted_epoch",

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import seaborn as sns
 import torch
 from matplotlib.axes import Axes
@@ -133,6 +134,26 @@ def transition_heatmaps(
         ax.set_xlabel("observed label")
         ax.set_ylabel("clean class" if k == 0 else "")
         ax.tick_params(labelsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def peer_division_plot(epochs: pd.DataFrame) -> Figure:
+    """Precision of the trusted space per epoch, one panel per setting, a line per way of dividing
+    (mean over the experts; :func:`tad.study_tables.peer_division_epochs`)."""
+    settings = list(dict.fromkeys(epochs["setting"]))
+    fig, axes = plt.subplots(1, len(settings), figsize=(3.4 * len(settings) + 0.4, 2.8), squeeze=False)
+    for ax, setting in zip(axes[0], settings, strict=True):
+        mine = epochs[epochs["setting"] == setting]
+        means = mine.groupby(["division by", "epoch"], sort=False)["precision"].mean().reset_index()
+        sns.lineplot(data=means, x="epoch", y="precision", hue="division by", style="division by", ax=ax)
+        ax.set_title(setting, fontsize=9)
+        ax.set_ylabel("precision of the trusted space")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if ax is not axes[0][-1]:
+            ax.get_legend().remove()
+        else:
+            ax.legend(fontsize=7, title=None)
     fig.tight_layout()
     return fig
 
@@ -340,6 +361,7 @@ __all__ = [
     "feature_projection",
     "image_grid",
     "loss_mixture_panels",
+    "peer_division_plot",
     "per_class_rate_bars",
     "recall_sweep_plot",
     "reliability_histograms",

@@ -3,8 +3,9 @@
 The factorial diagnosis of DATM + TAD (``python -m tad diagnose``), the separability of
 clean and mislabelled samples by per-sample scores (``python -m tad diagnose
 --separability``), the accuracy the inner loop's recalls would have (``python -m tad
-diagnose --recall``) and the hyper-parameter selection (``python -m tad select``). Nothing
-is computed that the files do not hold.
+diagnose --recall``), divisions by a peer's scores (``--peer-division``) and the
+hyper-parameter selection (``python -m tad select``). Nothing is computed that the files do not
+hold.
 """
 
 from __future__ import annotations
@@ -525,6 +526,59 @@ def joint_selection(payloads: dict[str, dict]) -> pd.DataFrame:
     return frame.sort_values("both", ascending=False).round(2)
 
 
+PEER_MODES = {"own": "own scores (TAD)", "peer": "the peer's scores"}
+
+
+def peer_division_table(payload: dict) -> pd.DataFrame:
+    """Per setting and mode of ``python -m tad diagnose --peer-division``: the final division of the two
+    experts (means over them), each network's accuracy on the true labels, and how much the two
+    experts' trusted spaces overlap (intersection over union)."""
+    records = []
+    for setting, entry in payload.get("settings", {}).items():
+        for mode, name in PEER_MODES.items():
+            experts = entry[mode]["experts"]
+            records.append(
+                {
+                    "setting": setting,
+                    "division by": name,
+                    "right labels": entry["clean_share"],
+                    **{
+                        column: _mean([e["final"][key] for e in experts])
+                        for key, column in (
+                            ("trusted_fraction", "trusted share"),
+                            ("precision", "precision"),
+                            ("recall", "recall"),
+                        )
+                    },
+                    "expert accuracy (true labels)": _mean([e["true_label_accuracy"] for e in experts]),
+                    "overlap of the two divisions": entry[mode]["division_overlap"],
+                }
+            )
+    if not records:
+        return pd.DataFrame()
+    frame = pd.DataFrame.from_records(records)
+    frame["order"] = frame["setting"].map({s: i for i, s in enumerate(SETTING_ORDER)})
+    return (
+        frame.sort_values(["order", "division by"])
+        .drop(columns="order")
+        .set_index(["setting", "division by"])
+    )
+
+
+def peer_division_epochs(payload: dict) -> pd.DataFrame:
+    """Long form of the same file: one row per setting, mode, expert and epoch that divided, with the
+    trusted space's precision (for :func:`tad.plots.peer_division_plot`)."""
+    rows = [
+        {"setting": setting, "division by": PEER_MODES[mode], "expert": e, **h}
+        for setting, entry in payload.get("settings", {}).items()
+        for mode in PEER_MODES
+        for e, expert in enumerate(entry[mode]["experts"])
+        for h in expert["epochs"]
+        if h["divided"]
+    ]
+    return pd.DataFrame.from_records(rows)
+
+
 __all__ = [
     "SEPARABILITY_SCORES",
     "diagnosis_sentences",
@@ -534,6 +588,8 @@ __all__ = [
     "joint_selection",
     "noise_rate_table",
     "paired_differences",
+    "peer_division_epochs",
+    "peer_division_table",
     "recall_sentences",
     "recall_table",
     "selection_by_setting",

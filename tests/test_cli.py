@@ -89,6 +89,8 @@ BAD_INPUTS = [
     (["diagnose", "--recall", "--separability"], "--separability and --recall are separate diagnoses"),
     (["diagnose", "--noise-rate", "--recall"], "--recall and --noise-rate are separate diagnoses"),
     (["diagnose", "--noise-rate", "--ipc", "50"], "--noise-rate trains experts only, so --ipc"),
+    (["diagnose", "--peer-division", "--recall"], "--recall and --peer-division are separate diagnoses"),
+    (["diagnose", "--peer-division", "--no-oracle"], "--peer-division trains experts only, so --no-oracle"),
     (["diagnose", "--set", "method=dm"], "--set cannot change method: the diagnosis runs DATM."),
     (["select", "--candidates", "bogus"], "argument --candidates: invalid choice: 'bogus'"),
     (["select", "--seeds", "0"], "--seeds must be at least 1."),

@@ -255,3 +255,38 @@ def test_the_noise_rate_run_writes_one_entry_per_setting_and_resumes(tiny, tmp_p
     from tad.__main__ import _noise_rate_line
 
     assert _noise_rate_line("pairflip-40", entry).startswith("pairflip-40    true share of wrong labels")
+
+
+@pytest.mark.slow
+def test_peer_division_repeats_the_buffers_experts_in_its_own_mode_and_exchanges_scores_in_the_other(
+    tiny, tmp_path
+):
+    from tad.diagnose import peer_division
+
+    tiny = replace(tiny, method="dm", expert=replace(tiny.expert, epochs=8))  # DM: no trajectory to match
+    diagnosis = Diagnosis(tiny, device=CPU, experts_root=tmp_path)  # the plain experts are shared
+    nd = diagnosis.nd
+    entry = peer_division(tiny, nd, device=CPU, experts_root=tmp_path)
+    buffered = diagnosis.experts("tad")
+    right = nd.noisy_labels == nd.clean_labels
+    assert entry["clean_share"] == pytest.approx(float(right.float().mean()))
+    # own mode: the buffer's TAD experts 0 and 1, epoch by epoch (common random numbers)
+    for mine, theirs in zip(entry["own"]["experts"], buffered, strict=False):
+        assert [h["trusted_fraction"] for h in mine["epochs"]] == [
+            h["trusted_fraction"] for h in theirs.history
+        ]
+        assert [h["precision"] for h in mine["epochs"]] == [h["precision"] for h in theirs.history]
+        assert mine["final"]["trusted_fraction"] == pytest.approx(float(theirs.trusted.float().mean()))
+    # peer mode: the same streams, other scores, so the divisions differ once they start
+    own, peer = (entry[m]["experts"][0]["epochs"] for m in ("own", "peer"))
+    first = next(i for i, h in enumerate(own) if h["divided"])
+    assert [h["loss"] for h in own[:first]] == [h["loss"] for h in peer[:first]]
+    assert [h["precision"] for h in own[first:]] != [h["precision"] for h in peer[first:]]
+    for mode in ("own", "peer"):
+        assert 0.0 < entry[mode]["division_overlap"] <= 1.0
+        for expert in entry[mode]["experts"]:
+            assert 0.0 <= expert["true_label_accuracy"] <= 1.0
+            assert len(expert["epochs"]) == tiny.expert.epochs
+    with pytest.raises(ValueError, match="divide every epoch"):
+        static = replace(tiny, trust=replace(tiny.trust, schedule="static"))
+        peer_division(static, nd, device=CPU)

@@ -16,6 +16,7 @@ from tad.plots import (
     demo_figure,
     feature_projection,
     loss_mixture_panels,
+    peer_division_plot,
     per_class_rate_bars,
     recall_sweep_plot,
     reliability_histograms,
@@ -146,3 +147,22 @@ def test_demo_figure_shows_one_image_per_class_for_each_arm_beside_the_bars():
     bars = [ax for ax in fig.axes if ax.patches]
     assert [p.get_height() for p in bars[0].patches] == [60, 70]
     plt.close(fig)
+
+
+def test_peer_division_plot_draws_a_panel_per_setting_and_a_line_per_mode():
+    import pandas as pd
+
+    rows = [
+        {"setting": s, "division by": m, "expert": e, "epoch": t, "precision": 0.5 + 0.01 * t + 0.1 * e}
+        for s in ("pairflip-40", "symmetric-40")
+        for m in ("own", "peer")
+        for e in (0, 1)
+        for t in (4, 5, 6)
+    ]
+    fig = peer_division_plot(pd.DataFrame(rows))
+    assert [ax.get_title() for ax in fig.axes] == ["pairflip-40", "symmetric-40"]
+    for ax in fig.axes:
+        lines = [line for line in ax.get_lines() if len(line.get_xdata()) == 3]
+        assert len(lines) == 2  # one per mode, the experts averaged
+        assert sorted(lines[0].get_ydata()) == pytest.approx([0.59, 0.6, 0.61])
+    assert fig.axes[-1].get_legend() is not None and fig.axes[0].get_legend() is None

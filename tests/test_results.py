@@ -25,6 +25,8 @@ from tad.study_tables import (
     joint_selection,
     noise_rate_table,
     paired_differences,
+    peer_division_epochs,
+    peer_division_table,
     recall_sentences,
     recall_table,
     selection_by_setting,
@@ -580,3 +582,51 @@ def test_targets_side_by_side_keeps_the_targets_both_measured():
     assert list(both.index) == [("a", "x", "≥ 1")]
     assert both.loc[("a", "x", "≥ 1")].tolist() == [0.5, "MISSED", 1.5, "met"]
     assert list(both.columns) == ["measured, main", "outcome, main", "measured, sized", "outcome, sized"]
+
+
+def peer_payload() -> dict:
+    """A peer-division file of two settings (the second listed first), two experts per mode."""
+
+    def expert(precisions, final):
+        epochs = [
+            {"epoch": i + 1, "divided": p is not None, "precision": p, "trusted_fraction": 0.6, "loss": 1.0}
+            for i, p in enumerate(precisions)
+        ]
+        return {
+            "epochs": epochs,
+            "final": {"trusted_fraction": 0.6, "precision": final, "recall": 0.7},
+            "true_label_accuracy": 0.4,
+        }
+
+    def setting(own, peer):
+        return {
+            "clean_share": 0.6,
+            "own": {
+                "experts": [expert([None, 0.6, 0.7], own), expert([None, 0.6, 0.8], own)],
+                "division_overlap": 0.8,
+            },
+            "peer": {
+                "experts": [expert([None, 0.5, 0.6], peer), expert([None, 0.7, 0.6], peer + 0.1)],
+                "division_overlap": 0.7,
+            },
+        }
+
+    return {"settings": {"symmetric-40": setting(0.8, 0.7), "pairflip-40": setting(0.7, 0.6)}}
+
+
+def test_the_peer_division_table_reads_its_file():
+    table = peer_division_table(peer_payload())
+    assert table.index.get_level_values("setting").tolist() == [
+        "symmetric-40",
+        "symmetric-40",
+        "pairflip-40",
+        "pairflip-40",
+    ]  # the settings in the page's order
+    assert table.loc[("pairflip-40", "the peer's scores"), "precision"] == pytest.approx(0.65)
+    assert table.loc[("pairflip-40", "own scores (TAD)"), "precision"] == pytest.approx(0.7)
+    assert table.loc[("symmetric-40", "own scores (TAD)"), "overlap of the two divisions"] == 0.8
+    assert table.loc[("symmetric-40", "the peer's scores"), "expert accuracy (true labels)"] == 0.4
+    assert peer_division_table({}).empty
+    epochs = peer_division_epochs(peer_payload())
+    assert len(epochs) == 2 * 2 * 2 * 2  # settings x modes x experts x epochs that divided
+    assert set(epochs["epoch"]) == {2, 3} and epochs["precision"].notna().all()
