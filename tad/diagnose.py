@@ -26,6 +26,9 @@ chooses nothing.
 :func:`recall_ceiling` asks the same of the inner loop: at the end of a TAD expert, how often
 would the pseudo-labels of its untrusted samples be right, for the most reliable of them first,
 and how many would the inner loop recall with and without its maturity gate? A diagnostic too.
+
+:func:`peer_division` asks whether the division suffers from confirmation bias: two TAD experts
+trained side by side, each dividing by its own scores or by the other's (co-teaching's exchange).
 """
 
 from __future__ import annotations
@@ -562,14 +565,14 @@ def peer_division(
     ``own`` mode repeats the buffer's TAD experts 0 and 1 exactly. Diagnostic only: it reads the clean
     labels to report precision, recall and each network's accuracy on the true labels; it chose nothing.
     """
+    if not (config.trust.enabled and config.trust.schedule == "dynamic"):
+        raise ValueError("the peer-division diagnosis needs TAD experts that divide every epoch.")
     images, noisy, clean, k = nd.data.train_images, nd.noisy_labels, nd.clean_labels, nd.data.num_classes
     spec = expert_spec(config)
     rates = None
-    if config.trust.enabled and config.trust.sizing == "estimated":
+    if config.trust.sizing == "estimated":
         rates = plain_noise_rates(images, noisy, clean, k, spec, root=experts_root, device=device).rates
     task = spec.task("tad", images, noisy, clean, k, noise_rates=rates)
-    if not task.dynamic:
-        raise ValueError("the peer-division diagnosis needs TAD experts that divide every epoch.")
     out: dict = {"clean_share": float((noisy == clean).float().mean())}
     keep = ("epoch", "loss", "divided", "trusted_fraction", "precision", "recall", "recalled_size")
     for mode in ("own", "peer"):
