@@ -322,3 +322,17 @@ def test_select_writes_every_score_and_chooses_the_best_mean_noisy_accuracy(tmp_
     assert main(argv) == 0  # in this process: every score is in the file, so nothing runs
     assert "noisy-val" not in capsys.readouterr().out
     assert json.loads((tmp_path / "selection.json").read_text())["settings"] == payload["settings"]
+
+
+def test_the_peer_division_line_sets_both_modes_side_by_side():
+    from tad.__main__ import _peer_division_line
+
+    def mode(precisions):
+        experts = [{"final": {"trusted_fraction": 0.6, "precision": p}} for p in precisions]
+        return {"experts": experts, "division_overlap": 0.7}
+
+    entry = {"clean_share": 0.6068, "own": mode([0.69, 0.71]), "peer": mode([0.68, None])}
+    assert _peer_division_line("pairflip-40", entry) == (
+        "pairflip-40    right labels 0.607; own: trusted share 0.600 at precision 0.700; "
+        "peer: trusted share 0.600 at precision n/a"
+    )
