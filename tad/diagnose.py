@@ -50,7 +50,14 @@ from tad.distill.datm import initial_synthetic_set
 from tad.distill.matching import distill_trajectory_matching
 from tad.diversion import TrustState, trust_diagnostics
 from tad.evidence import class_evidence
-from tad.experts import ExpertTask, epoch_entry, make_optimizer, outer_inner_step, train_trusted_epoch
+from tad.experts import (
+    ExpertTask,
+    divide_if_due,
+    epoch_entry,
+    make_optimizer,
+    outer_inner_step,
+    train_trusted_epoch,
+)
 from tad.models import build_model, unflatten_params
 from tad.noise_rate import agreement_error, confident_learning_rates, corrected_rates
 from tad.recalibrate import recalibrate
@@ -512,20 +519,17 @@ class _SideBySide:
         return _against(other, labels)
 
     def trust_step(self, e: int, epoch: int) -> tuple[TrustState, Tensor | None]:
-        """:func:`tad.experts.divide_if_due` reading :meth:`scores_for`; the consistency targets stay the
-        expert's own predictions."""
-        task, state, history = self.task, self.states[e], self.histories[e]
-        if state.loss_average is None:
-            last_loss = history[-1]["loss"] if history else None
-            if not task.trust.ready_to_divide(epoch, task.expert.epochs, last_loss, task.num_classes):
-                return state, self.targets[e]
-        seed = sklearn_seed(self.seeds[e], "divide", epoch)
-        scores = self.scores_for(e)
-        state, probs = outer_inner_step(task, self.nets[e], state, seed=seed, recorded=scores)
-        own = self.recorded[e]
-        if own is None and scores is not None:  # the peer's scores were read: the expert's own now
-            own = score_samples(self.nets[e], task.images, state.split.labels)
-        return state, probs if own is None else own.probs
+        """:func:`tad.experts.divide_if_due` reading :meth:`scores_for`; after a step on the peer's scores,
+        the consistency targets stay the expert's own predictions."""
+        before, net = self.states[e], self.nets[e]
+        step = (before, self.targets[e], self.scores_for(e), epoch, self.histories[e], self.seeds[e])
+        state, targets = divide_if_due(self.task, net, *step)
+        if self.peer and state is not before:
+            own = self.recorded[e]
+            if own is None:  # nothing recorded: the expert's network scores every sample now
+                own = score_samples(net, self.task.images, state.split.labels)
+            targets = own.probs
+        return state, targets
 
     def epoch(self, epoch: int) -> None:
         """Both trust steps (on the scores of the last epoch), then both experts train one epoch."""
